@@ -1,0 +1,103 @@
+// The `lorafed` command line (docs/cli.md).
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/plugins_command.hpp"
+#include "lorafed/error.hpp"
+#include "lorafed/log.hpp"
+#include "lorafed/version.hpp"
+#include "src/federation_config.hpp"
+#include "src/runs.hpp"
+
+namespace {
+
+struct RunOptions {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string output_dir;
+  std::string log_level;
+};
+
+void add_run_options(CLI::App& command, RunOptions& options) {
+  command.add_option("CONFIG", options.config_path, "federation configuration (TOML)")->required()->check(CLI::ExistingFile);
+  command.add_option("--set", options.overrides, "override a key: section.key=value (repeatable)");
+  command.add_option("--out", options.output_dir, "output folder (default: [federation] output_dir)");
+  command.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, off");
+}
+
+lorafed::FederationConfig load(const RunOptions& options) {
+  lorafed::FederationConfig config = lorafed::FederationConfig::load(options.config_path, options.overrides);
+  if (!options.output_dir.empty()) config.output_dir = options.output_dir;
+  lorafed::configure_logging(options.log_level.empty() ? config.log_level : options.log_level);
+  // One LibTorch thread per process or worker: results do not depend on the
+  // machine's core count, and simulated clients do not oversubscribe cores.
+  at::set_num_threads(1);
+  return config;
+}
+
+void print_summary(const nlohmann::json& summary) {
+  spdlog::info("done: accuracy {:.2f}% (base {:.2f}%), {} client failures, {:.1f}s; metrics in {}",
+               100 * summary["final_accuracy"].get<double>(), 100 * summary["base_accuracy"].get<double>(),
+               summary["client_failures"].get<std::int64_t>(), summary["elapsed_s"].get<double>(),
+               summary.value("output_dir", std::string("the output folder")));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lorafed: federated fine-tuning with heterogeneous LoRA adapters"};
+  app.set_version_flag("--version", std::string("lorafed ") + lorafed::kFrameworkVersion + " (ABI " +
+                                        std::to_string(lorafed::kAbiVersion) + ")");
+  app.require_subcommand(1);
+
+  RunOptions simulate_options;
+  CLI::App* simulate = app.add_subcommand("simulate", "run server and N virtual clients in one process");
+  add_run_options(*simulate, simulate_options);
+
+  RunOptions server_options;
+  CLI::App* server = app.add_subcommand("server", "run the server of a federation");
+  add_run_options(*server, server_options);
+
+  RunOptions client_options;
+  std::int64_t client_index = -1;
+  CLI::App* client = app.add_subcommand("client", "run one client of a federation");
+  add_run_options(*client, client_options);
+  client->add_option("--id", client_index, "client index, 0 .. num_clients-1")->required();
+
+  bool show_path = false;
+  CLI::App* plugins = app.add_subcommand("plugins", "list the plugins found, with versions and rejections");
+  plugins->add_flag("--path", show_path, "also print the search path");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    lorafed::configure_logging("info");
+    const lorafed::PluginRegistry registry;
+    if (*simulate) {
+      auto config = load(simulate_options);
+      auto summary = lorafed::run_simulation(config, registry);
+      summary["output_dir"] = config.output_dir.string();
+      print_summary(summary);
+    } else if (*server) {
+      auto config = load(server_options);
+      auto summary = lorafed::run_server(config, registry);
+      summary["output_dir"] = config.output_dir.string();
+      print_summary(summary);
+    } else if (*client) {
+      auto config = load(client_options);
+      return lorafed::run_client(config, registry, client_index) ? 0 : 3;
+    } else if (*plugins) {
+      return lorafed::cli::list_plugins(registry, show_path, std::cout);
+    }
+  } catch (const lorafed::ConfigError& error) {
+    std::cerr << "configuration error: " << error.what() << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

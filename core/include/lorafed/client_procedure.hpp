@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/config_value.hpp"
+#include "lorafed/export.hpp"
+#include "lorafed/model_backend.hpp"
+#include "lorafed/strategy.hpp"
+#include "lorafed/train_options.hpp"
+
+namespace lorafed {
+
+// What a client knows about itself when it runs a procedure.
+struct ClientContext {
+  std::string client_id;
+  std::int64_t client_index = 0;
+  std::int64_t rank = 0;  // the largest rank this client trains
+  int round = 0;
+  std::uint64_t seed = 0;  // already mixed with client and round
+  TrainOptions train;
+};
+
+struct FitOutcome {
+  Adapter adapter;
+  std::int64_t num_examples = 0;
+  Metrics metrics;
+};
+
+struct EvaluateOutcome {
+  std::int64_t num_examples = 0;
+  double loss = 0.0;
+  Metrics metrics;
+};
+
+// The client half of a strategy: what a client does with its instruction.
+class LORAFED_API ClientProcedure {
+ public:
+  virtual ~ClientProcedure();
+  virtual FitOutcome fit(ModelBackend& model, const FitInstruction& instruction,
+                         const ClientContext& context) = 0;
+  virtual EvaluateOutcome evaluate(ModelBackend& model, const EvaluateInstruction& instruction,
+                                   const ClientContext& context) = 0;
+};
+
+// Plain LoRA fine-tuning: install the adapter, train it with the base
+// frozen, return it. Most strategies use it as is or derive from it.
+class LORAFED_API LoraTrainingProcedure : public ClientProcedure {
+ public:
+  ~LoraTrainingProcedure() override;
+  FitOutcome fit(ModelBackend& model, const FitInstruction& instruction,
+                 const ClientContext& context) override;
+  EvaluateOutcome evaluate(ModelBackend& model, const EvaluateInstruction& instruction,
+                           const ClientContext& context) override;
+};
+
+}  // namespace lorafed

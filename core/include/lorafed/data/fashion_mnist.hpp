@@ -1,0 +1,31 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "lorafed/export.hpp"
+
+namespace lorafed::data {
+
+// Where Debian's dataset-fashion-mnist package puts the files.
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+struct LabeledImages {
+  at::Tensor images;  // N × 28 × 28, uint8
+  at::Tensor labels;  // N, int64 in [0, 10)
+};
+
+struct FashionMnist {
+  LabeledImages train;  // 60,000
+  LabeledImages test;   // 10,000
+};
+
+// Loads the four IDX files once per directory per process and shares them
+// (clients in one `simulate` process do not each hold a copy). Throws
+// lorafed::Error saying which package to install when the files are missing.
+LORAFED_API std::shared_ptr<const FashionMnist> load_fashion_mnist(
+    const std::filesystem::path& dir = kFashionMnistDir);
+
+}  // namespace lorafed::data

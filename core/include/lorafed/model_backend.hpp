@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/config.hpp"
+#include "lorafed/export.hpp"
+#include "lorafed/model_spec.hpp"
+#include "lorafed/named_tensors.hpp"
+#include "lorafed/train_options.hpp"
+
+namespace lorafed {
+
+// Which parameters a training call updates.
+enum class ParameterGroup {
+  kAdapter,  // the LoRA factors only (base frozen)
+  kLocal,    // the model's own trainable parameters, adapter frozen
+  kAll,
+};
+
+// Who a backend instance serves: the server evaluates the global model on a
+// held-out test set; a client trains on its partition and evaluates on its
+// own test split.
+struct ModelContext {
+  enum class Role { kServer, kClient };
+  Role role = Role::kServer;
+  std::int64_t client_index = -1;  // 0-based, clients only
+  std::int64_t num_clients = 0;
+  std::uint64_t seed = 0;
+};
+
+struct TrainReport {
+  std::int64_t examples_seen = 0;
+  std::int64_t steps = 0;
+  double mean_loss = 0.0;
+};
+
+struct EvalReport {
+  std::int64_t num_examples = 0;
+  double loss = 0.0;
+  double accuracy = 0.0;
+};
+
+// A LibTorch model with LoRA target layers and its data (DESIGN §3).
+// One instance per client; not thread-safe, but instances are independent.
+class LORAFED_API ModelBackend {
+ public:
+  virtual ~ModelBackend();
+
+  virtual ModelSpec spec() const = 0;
+  virtual std::int64_t num_train_examples() const = 0;
+
+  // Makes `adapter` the model's trainable LoRA factors (copied).
+  virtual void install_adapter(const Adapter& adapter) = 0;
+  // The current LoRA factors, detached copies.
+  virtual Adapter adapter() const = 0;
+  // Evaluates W0 + delta per target layer from now on, with no LoRA factors
+  // (the server's view of a global model; an empty map is the base model).
+  virtual void install_merged_delta(const NamedTensors& delta_per_layer) = 0;
+
+  // Trains `group` for options.local_steps steps or options.local_epochs
+  // epochs; `seed` fixes batch order so a run is reproducible.
+  virtual TrainReport train(ParameterGroup group, const TrainOptions& options,
+                            std::uint64_t seed) = 0;
+  virtual EvalReport evaluate() = 0;
+};
+
+}  // namespace lorafed

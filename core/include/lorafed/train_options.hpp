@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "lorafed/config.hpp"
+#include "lorafed/export.hpp"
+
+namespace lorafed {
+
+// How a client trains locally; the `[train]` table of a configuration.
+struct LORAFED_API TrainOptions {
+  std::string optimizer = "sgd";  // "sgd" or "adamw"
+  double learning_rate = 0.05;
+  double momentum = 0.0;       // sgd only
+  double weight_decay = 0.0;
+  std::int64_t local_epochs = 1;
+  std::int64_t local_steps = 0;  // > 0: this many steps instead of epochs
+  std::int64_t batch_size = 32;
+
+  // Reads and checks the `[train]` table (unknown keys are left for
+  // reject_unknown_keys()).
+  static TrainOptions from_config(const ConfigTable& table);
+};
+
+}  // namespace lorafed

@@ -1,0 +1,63 @@
+#include "src/federation_plugins.hpp"
+
+#include <ATen/ATen.h>
+
+#include "lorafed/error.hpp"
+
+namespace lorafed {
+namespace {
+
+// No exception leaves a plugin untranslated: configuration errors pass as
+// they are (they already name the key), anything else names the plugin.
+template <class Factory, class Make>
+auto call_plugin(const LoadedPlugin<Factory>& plugin, const char* what, Make make) {
+  const std::string who = plugin.description.kind + " plugin '" + plugin.description.name + "'";
+  try {
+    auto object = make(*plugin.factory);
+    if (!object) throw PluginError(who + " returned no " + what);
+    return keep_library_alive(std::move(object), plugin.factory);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const PluginError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw PluginError(who + " failed to create its " + what + ": " + error.what());
+  } catch (...) {
+    throw PluginError(who + " threw a non-standard exception creating its " + what);
+  }
+}
+
+}  // namespace
+
+FederationPlugins::FederationPlugins(const FederationConfig& config, const PluginRegistry& registry)
+    : config_(config),
+      strategy_(registry.strategy(config.strategy_name)),
+      model_(registry.model(config.model_name)),
+      transport_plugin_(registry.transport(config.transport_name)) {
+  config.transport_table.mark_read("name");
+  config.transport_table.mark_read("endpoint");
+  transport_ = call_plugin(transport_plugin_, "transport",
+                           [&](const TransportFactory& factory) { return factory.create(config.transport_table); });
+  make_strategy();
+  make_client_procedure();
+}
+
+std::shared_ptr<Strategy> FederationPlugins::make_strategy() const {
+  return call_plugin(strategy_, "strategy", [&](const StrategyFactory& factory) {
+    return factory.create_strategy(config_.strategy_table);
+  });
+}
+
+std::shared_ptr<ClientProcedure> FederationPlugins::make_client_procedure() const {
+  return call_plugin(strategy_, "client procedure", [&](const StrategyFactory& factory) {
+    return factory.create_client_procedure(config_.strategy_table);
+  });
+}
+
+std::shared_ptr<ModelBackend> FederationPlugins::make_model(const ModelContext& context) const {
+  return call_plugin(model_, "model", [&](const ModelFactory& factory) {
+    return factory.create(config_.model_table, context);
+  });
+}
+
+}  // namespace lorafed

@@ -1,0 +1,59 @@
+// Out-of-line anchors of the SDK's interfaces, and their default behaviour.
+#include <ATen/ATen.h>
+
+#include "lorafed/client_procedure.hpp"
+#include "lorafed/model_backend.hpp"
+#include "lorafed/plugin.hpp"
+#include "lorafed/strategy.hpp"
+
+namespace lorafed {
+
+ModelBackend::~ModelBackend() = default;
+Strategy::~Strategy() = default;
+ClientProcedure::~ClientProcedure() = default;
+LoraTrainingProcedure::~LoraTrainingProcedure() = default;
+PluginFactory::~PluginFactory() = default;
+StrategyFactory::~StrategyFactory() = default;
+ModelFactory::~ModelFactory() = default;
+TransportFactory::~TransportFactory() = default;
+
+std::vector<EvaluateInstruction> Strategy::configure_evaluate(int, std::span<const ClientInfo>) {
+  return {};
+}
+
+Metrics Strategy::aggregate_evaluate(int, std::span<const EvaluateResult> results,
+                                     std::span<const Failure>) {
+  Metrics averaged;
+  double total_examples = 0;
+  for (const EvaluateResult& result : results) total_examples += static_cast<double>(result.num_examples);
+  if (total_examples == 0) return averaged;
+  for (const EvaluateResult& result : results) {
+    const double weight = static_cast<double>(result.num_examples) / total_examples;
+    averaged["loss"] += weight * result.loss;
+    for (const auto& [name, value] : result.metrics) averaged[name] += weight * value;
+  }
+  return averaged;
+}
+
+FitOutcome LoraTrainingProcedure::fit(ModelBackend& model, const FitInstruction& instruction,
+                                      const ClientContext& context) {
+  model.install_adapter(instruction.adapter);
+  const TrainReport report = model.train(ParameterGroup::kAdapter, context.train, context.seed);
+  FitOutcome outcome;
+  outcome.adapter = model.adapter();
+  outcome.num_examples = model.num_train_examples();
+  outcome.metrics = {{"train_loss", report.mean_loss},
+                     {"steps", static_cast<double>(report.steps)},
+                     {"examples_seen", static_cast<double>(report.examples_seen)}};
+  return outcome;
+}
+
+EvaluateOutcome LoraTrainingProcedure::evaluate(ModelBackend& model,
+                                                const EvaluateInstruction& instruction,
+                                                const ClientContext&) {
+  model.install_adapter(instruction.adapter);
+  const EvalReport report = model.evaluate();
+  return EvaluateOutcome{report.num_examples, report.loss, {{"accuracy", report.accuracy}}};
+}
+
+}  // namespace lorafed

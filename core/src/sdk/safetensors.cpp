@@ -1,0 +1,147 @@
+#include "lorafed/safetensors.hpp"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cstring>
+#include <fstream>
+
+#include "lorafed/error.hpp"
+#include "src/sdk/atomic_file.hpp"
+
+namespace lorafed {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "safetensors io assumes little endian");
+
+struct DtypeName {
+  at::ScalarType type;
+  const char* name;
+};
+constexpr DtypeName kDtypes[] = {
+    {at::kFloat, "F32"}, {at::kHalf, "F16"},  {at::kBFloat16, "BF16"}, {at::kDouble, "F64"},
+    {at::kLong, "I64"},  {at::kInt, "I32"},   {at::kByte, "U8"},       {at::kBool, "BOOL"},
+};
+
+const char* dtype_name(at::ScalarType type) {
+  for (const auto& entry : kDtypes) {
+    if (entry.type == type) return entry.name;
+  }
+  throw Error(std::string("safetensors: unsupported tensor dtype ") + at::toString(type));
+}
+
+std::optional<at::ScalarType> dtype_from_name(const std::string& name) {
+  for (const auto& entry : kDtypes) {
+    if (name == entry.name) return entry.type;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<at::Tensor> contiguous;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined()) throw Error("safetensors: tensor '" + name + "' is undefined");
+    at::Tensor cpu = tensor.to(at::kCPU).contiguous();
+    const std::uint64_t nbytes = cpu.numel() * cpu.element_size();
+    header[name] = {{"dtype", dtype_name(cpu.scalar_type())},
+                    {"shape", cpu.sizes().vec()},
+                    {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
+    contiguous.push_back(std::move(cpu));
+  }
+  std::string header_text = header.dump();
+  // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  write_file_atomically(path, [&](std::ostream& out) {
+    const std::uint64_t header_size = header_text.size();
+    out.write(reinterpret_cast<const char*>(&header_size), sizeof header_size);
+    out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
+    for (const at::Tensor& tensor : contiguous) {
+      out.write(static_cast<const char*>(tensor.data_ptr()),
+                static_cast<std::streamsize>(tensor.numel() * tensor.element_size()));
+    }
+  });
+}
+
+SafetensorsFile load_safetensors(const std::filesystem::path& path) {
+  const std::string where = "safetensors file '" + path.string() + "'";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(where + " cannot be opened");
+  in.seekg(0, std::ios::end);
+  const std::uint64_t file_size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0);
+  std::uint64_t header_size = 0;
+  if (file_size < sizeof header_size) throw FormatError(where + " is shorter than its 8-byte header length");
+  in.read(reinterpret_cast<char*>(&header_size), sizeof header_size);
+  if (header_size > file_size - sizeof header_size) {
+    throw FormatError(where + ": header length " + std::to_string(header_size) +
+                      " runs past the end of the file");
+  }
+  std::string header_text(header_size, '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
+  const std::uint64_t data_size = file_size - sizeof header_size - header_size;
+
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(header_text);
+  } catch (const nlohmann::json::exception& error) {
+    throw FormatError(where + ": header is not valid JSON (" + error.what() + ")");
+  }
+  if (!header.is_object()) throw FormatError(where + ": header is not a JSON object");
+
+  SafetensorsFile file;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) throw FormatError(where + ": __metadata__ is not an object");
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string()) throw FormatError(where + ": metadata '" + key + "' is not a string");
+        file.metadata[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    const std::string tensor_where = where + ", tensor '" + name + "'";
+    try {
+      const auto dtype = dtype_from_name(entry.at("dtype").get<std::string>());
+      if (!dtype) throw FormatError(tensor_where + ": unsupported dtype " + entry.at("dtype").dump());
+      const auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
+      const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
+        throw FormatError(tensor_where + ": data_offsets out of range of the " +
+                          std::to_string(data_size) + " data bytes");
+      }
+      std::uint64_t numel = 1;
+      for (std::int64_t dim : shape) {
+        if (dim < 0) throw FormatError(tensor_where + ": negative dimension");
+        numel *= static_cast<std::uint64_t>(dim);
+      }
+      const std::uint64_t nbytes = numel * at::elementSize(*dtype);
+      if (nbytes != offsets[1] - offsets[0]) {
+        throw FormatError(tensor_where + ": shape needs " + std::to_string(nbytes) +
+                          " bytes but data_offsets span " + std::to_string(offsets[1] - offsets[0]));
+      }
+      at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(*dtype));
+      in.seekg(static_cast<std::streamoff>(sizeof header_size + header_size + offsets[0]));
+      in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(nbytes));
+      if (!in) throw FormatError(tensor_where + ": could not read its bytes");
+      ranges.emplace_back(offsets[0], offsets[1]);
+      file.tensors.emplace(name, std::move(tensor));
+    } catch (const nlohmann::json::exception& error) {
+      throw FormatError(tensor_where + ": malformed entry (" + error.what() + ")");
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first < ranges[i - 1].second) throw FormatError(where + ": tensors overlap");
+  }
+  return file;
+}
+
+}  // namespace lorafed

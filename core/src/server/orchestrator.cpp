@@ -1,0 +1,390 @@
+#include "src/server/orchestrator.hpp"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "lorafed/error.hpp"
+#include "src/sampling.hpp"
+#include "src/wire/codec.hpp"
+
+namespace lorafed {
+namespace {
+
+constexpr std::size_t kFitRes = 2;       // index of FitResBody in wire::Body
+constexpr std::size_t kEvaluateRes = 4;  // index of EvaluateResBody
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string format_duration(double seconds) {
+  if (seconds < 120) return fmt::format("{:.1f}s", seconds);
+  return fmt::format("{}m{:02d}s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+}
+
+}  // namespace
+
+Orchestrator::Orchestrator(const FederationConfig& config, std::shared_ptr<Strategy> strategy,
+                           std::shared_ptr<ModelBackend> evaluator, Channel& channel,
+                           MetricsWriter& metrics)
+    : config_(config),
+      strategy_(std::move(strategy)),
+      evaluator_(std::move(evaluator)),
+      channel_(channel),
+      metrics_(metrics),
+      spec_(evaluator_->spec()) {}
+
+nlohmann::json Orchestrator::run() {
+  try {
+    return run_rounds();
+  } catch (const std::exception& error) {
+    shutdown_clients(std::string("server stopped: ") + error.what());
+    throw;
+  }
+}
+
+void Orchestrator::shutdown_clients(const std::string& reason) {
+  for (const auto& [id, client] : clients_) {
+    try {
+      send(id, wire::Envelope{0, wire::kServerId, id, wire::ShutdownBody{reason}, {}});
+    } catch (const std::exception& error) {
+      spdlog::warn("could not tell {} to shut down: {}", id, error.what());
+    }
+  }
+}
+
+nlohmann::json Orchestrator::run_rounds() {
+  const auto started = Clock::now();
+  strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed});
+
+  const EvalReport base = evaluate_global();
+  metrics_.record({{"type", "round"}, {"round", 0}, {"loss", base.loss}, {"accuracy", base.accuracy},
+                   {"elapsed_s", seconds_since(started)}});
+  spdlog::info("base model: loss {:.4f}, accuracy {:.2f}%", base.loss, 100 * base.accuracy);
+
+  await_registrations();
+
+  nlohmann::json last = {{"loss", base.loss}, {"accuracy", base.accuracy}};
+  double best_accuracy = base.accuracy;
+  std::vector<double> round_seconds;
+  for (int round = 1; round <= config_.rounds; ++round) {
+    const auto round_started = Clock::now();
+    nlohmann::json record = fit_round(round);
+    if (config_.evaluate_every > 0 && (round % config_.evaluate_every == 0 || round == config_.rounds)) {
+      const auto eval_started = Clock::now();
+      const EvalReport report = evaluate_global();
+      record["loss"] = report.loss;
+      record["accuracy"] = report.accuracy;
+      record["evaluate_s"] = seconds_since(eval_started);
+      last = {{"loss", report.loss}, {"accuracy", report.accuracy}};
+      best_accuracy = std::max(best_accuracy, report.accuracy);
+    }
+    if (nlohmann::json federated = evaluate_round(round); !federated.empty()) {
+      record["federated_evaluation"] = federated;
+    }
+    const double round_s = seconds_since(round_started);
+    round_seconds.push_back(round_s);
+    record["round_s"] = round_s;
+    record["elapsed_s"] = seconds_since(started);
+    metrics_.record(record);
+
+    const double mean_round = seconds_since(started) / round;
+    std::string quality = record.contains("accuracy")
+                              ? fmt::format("loss {:.4f}  acc {:.2f}%", record["loss"].get<double>(),
+                                            100 * record["accuracy"].get<double>())
+                              : std::string("(not evaluated)");
+    spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
+                 config_.rounds, record["clients_ok"].get<int>(), record["clients_failed"].get<int>(),
+                 quality, format_duration(seconds_since(started)),
+                 format_duration(mean_round * (config_.rounds - round)));
+  }
+
+  shutdown_clients("federation finished");
+
+  nlohmann::json summary = {
+      {"strategy", config_.strategy_name},
+      {"model", config_.model_name},
+      {"transport", config_.transport_name},
+      {"rounds", config_.rounds},
+      {"clients_registered", clients_.size()},
+      {"seed", config_.seed},
+      {"base_loss", base.loss},
+      {"base_accuracy", base.accuracy},
+      {"final_loss", last["loss"]},
+      {"final_accuracy", last["accuracy"]},
+      {"best_accuracy", best_accuracy},
+      {"client_failures", failures_total_},
+      {"bytes_down", bytes_down_},
+      {"bytes_up", bytes_up_},
+      {"elapsed_s", seconds_since(started)},
+      {"round_s", round_seconds},
+  };
+  metrics_.write_summary(summary);
+  return summary;
+}
+
+void Orchestrator::await_registrations() {
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(config_.registration_timeout_s));
+  spdlog::info("waiting for {} clients to register on {}", config_.min_available_clients, config_.endpoint);
+  while (static_cast<std::int64_t>(clients_.size()) < config_.min_available_clients && Clock::now() < deadline) {
+    if (auto received = receive_until(deadline)) {
+      const auto& [peer, envelope, bytes] = *received;
+      if (!std::holds_alternative<wire::RegisterBody>(envelope.body)) {
+        send_error(peer, envelope.sender, wire::ErrorCode::kUnexpected,
+                   std::string("expected Register before anything else, got ") + wire::body_name(envelope.body));
+      }
+    }
+  }
+  const auto registered = static_cast<std::int64_t>(clients_.size());
+  if (registered < config_.min_available_clients) {
+    if (registered < config_.min_fit_clients) {
+      throw Error("only " + std::to_string(registered) + " of " + std::to_string(config_.min_available_clients) +
+                  " clients registered within " + std::to_string(config_.registration_timeout_s) +
+                  "s (federation.registration_timeout_s); are the clients running and pointed at " +
+                  config_.endpoint + "?");
+    }
+    spdlog::warn("going ahead with {} of {} clients after the registration timeout", registered,
+                 config_.min_available_clients);
+  }
+}
+
+void Orchestrator::handle_register(const std::string& peer, const wire::Envelope& envelope) {
+  const auto& body = std::get<wire::RegisterBody>(envelope.body);
+  const std::string& id = envelope.sender;
+  std::string problem;
+  if (id.empty() || id == wire::kServerId) problem = "a client id must be non-empty and not 'server'";
+  else if (body.model_id != spec_.model_id) {
+    problem = "client model '" + body.model_id + "' is not the server's model '" + spec_.model_id + "'";
+  } else if (body.max_rank < 1) problem = "max_rank must be at least 1";
+  else if (body.num_examples < 0) problem = "num_examples must not be negative";
+  if (!problem.empty()) {
+    spdlog::warn("refusing registration of '{}': {}", id, problem);
+    send_error(peer, id, wire::ErrorCode::kNotRegistered, problem);
+    return;
+  }
+  const bool known = clients_.contains(id);
+  clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, peer};
+  spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id, body.max_rank,
+                body.num_examples);
+}
+
+std::optional<Orchestrator::Received> Orchestrator::receive_until(Clock::time_point deadline) {
+  const auto now = Clock::now();
+  if (now >= deadline) return std::nullopt;
+  const auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(200));
+  std::optional<Message> message =
+      channel_.receive(std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
+  if (!message) return std::nullopt;
+  try {
+    wire::Envelope envelope = wire::decode(*message, config_.limits);
+    if (std::holds_alternative<wire::RegisterBody>(envelope.body)) {
+      handle_register(message->peer, envelope);
+      return std::nullopt;
+    }
+    return Received{message->peer, std::move(envelope), wire::message_bytes(*message)};
+  } catch (const wire::DecodeError& error) {
+    spdlog::warn("dropping an undecodable message ({} bytes): {}", wire::message_bytes(*message), error.what());
+    send_error(message->peer, "", error.code(), error.what());
+  }
+  return std::nullopt;
+}
+
+std::uint64_t Orchestrator::send(const std::string& client_id, wire::Envelope envelope) {
+  Message message = wire::encode(envelope, config_.encode);
+  message.peer = clients_.at(client_id).peer;
+  const std::uint64_t bytes = wire::message_bytes(message);
+  channel_.send(std::move(message));
+  return bytes;
+}
+
+void Orchestrator::send_error(const std::string& peer, const std::string& client_id, wire::ErrorCode code,
+                              const std::string& text) {
+  wire::Envelope envelope{0, wire::kServerId, client_id, wire::ErrorBody{code, text}, {}};
+  Message message = wire::encode(envelope, config_.encode);
+  message.peer = peer;
+  channel_.send(std::move(message));
+}
+
+Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::string>& client_ids,
+                                              std::size_t wanted_body, Clock::time_point sent_at) {
+  Collected collected;
+  std::set<std::string> pending(client_ids.begin(), client_ids.end());
+  const auto deadline = sent_at + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(config_.round_timeout_s));
+  while (!pending.empty() && Clock::now() < deadline) {
+    auto received = receive_until(deadline);
+    if (!received) continue;
+    auto& [peer, envelope, bytes] = *received;
+    const std::string& sender = envelope.sender;
+    const auto client = clients_.find(sender);
+    if (client == clients_.end() || client->second.peer != peer) {
+      send_error(peer, sender, wire::ErrorCode::kNotRegistered, "register before sending results");
+      continue;
+    }
+    const bool for_this_round = envelope.round == static_cast<std::uint32_t>(round) && pending.contains(sender);
+    if (!for_this_round) {
+      spdlog::info("discarding {} from {} for round {} (now in round {})", wire::body_name(envelope.body), sender,
+                   envelope.round, round);
+      continue;
+    }
+    if (const auto* error = std::get_if<wire::ErrorBody>(&envelope.body)) {
+      collected.failures.push_back(Failure{sender, "client error: " + error->text});
+      pending.erase(sender);
+    } else if (envelope.body.index() == wanted_body) {
+      Reply reply;
+      reply.seconds = seconds_since(sent_at);
+      reply.bytes = bytes;
+      reply.envelope = std::move(envelope);
+      pending.erase(sender);
+      collected.replies.emplace(sender, std::move(reply));
+    } else if (!std::holds_alternative<wire::HeartbeatBody>(envelope.body)) {
+      send_error(peer, sender, wire::ErrorCode::kUnexpected,
+                 std::string("unexpected ") + wire::body_name(envelope.body));
+    }
+  }
+  for (const std::string& id : pending) {
+    collected.failures.push_back(
+        Failure{id, "no result within round_timeout_s = " + std::to_string(config_.round_timeout_s) + "s"});
+  }
+  return collected;
+}
+
+std::vector<ClientInfo> Orchestrator::infos(const std::vector<std::string>& client_ids) const {
+  std::vector<ClientInfo> result;
+  for (const std::string& id : client_ids) result.push_back(clients_.at(id).info);
+  return result;
+}
+
+nlohmann::json Orchestrator::fit_round(int round) {
+  std::vector<std::string> ids;
+  for (const auto& [id, client] : clients_) ids.push_back(id);
+  const std::vector<std::string> sampled =
+      sample_clients(ids, config_.fraction_fit, config_.min_fit_clients, config_.seed, round);
+  const std::vector<ClientInfo> sampled_infos = infos(sampled);
+
+  std::vector<FitInstruction> instructions = strategy_->configure_fit(round, sampled_infos);
+  const auto sent_at = Clock::now();
+  std::map<std::string, std::uint64_t> bytes_down;
+  std::vector<std::string> instructed;
+  for (FitInstruction& instruction : instructions) {
+    if (!clients_.contains(instruction.client_id)) {
+      throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" + instruction.client_id + "'");
+    }
+    client_rank_sent_[instruction.client_id] = instruction.adapter.rank();
+    wire::Envelope envelope{static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
+                            wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config)},
+                            to_named_tensors(instruction.adapter)};
+    bytes_down[instruction.client_id] = send(instruction.client_id, std::move(envelope));
+    instructed.push_back(instruction.client_id);
+  }
+
+  Collected collected = collect(round, instructed, kFitRes, sent_at);
+  std::vector<FitResult> results;
+  std::vector<Failure> failures = std::move(collected.failures);
+  std::map<std::string, const Reply*> accepted;
+  for (auto& [id, reply] : collected.replies) {
+    auto& body = std::get<wire::FitResBody>(reply.envelope.body);
+    try {
+      Adapter adapter = adapter_from_named_tensors(reply.envelope.tensors, body.alpha);
+      const std::int64_t sent_rank = client_rank_sent_.at(id);
+      validate_adapter(adapter, spec_, sent_rank);
+      if (adapter.rank() != sent_rank) {
+        throw FormatError("returned rank " + std::to_string(adapter.rank()) + ", was sent rank " +
+                          std::to_string(sent_rank));
+      }
+      if (body.num_examples < 0) throw FormatError("negative num_examples");
+      results.push_back(FitResult{id, std::move(adapter), body.num_examples, body.metrics});
+      accepted[id] = &reply;
+    } catch (const FormatError& error) {
+      failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});
+      send_error(clients_.at(id).peer, id, wire::ErrorCode::kInvalidTensor, error.what());
+    }
+  }
+
+  for (const FitResult& result : results) {
+    const Reply& reply = *accepted.at(result.client_id);
+    nlohmann::json line = {{"type", "client"},   {"phase", "fit"},          {"round", round},
+                           {"client", result.client_id}, {"status", "ok"}, {"rank", result.adapter.rank()},
+                           {"num_examples", result.num_examples},          {"seconds", reply.seconds},
+                           {"bytes_down", bytes_down[result.client_id]}, {"bytes_up", reply.bytes}};
+    for (const auto& [name, value] : result.metrics) line[name] = value;
+    metrics_.record(line);
+  }
+  for (const Failure& failure : failures) {
+    spdlog::warn("round {}: {} failed: {}", round, failure.client_id, failure.reason);
+    metrics_.record({{"type", "client"}, {"phase", "fit"}, {"round", round}, {"client", failure.client_id},
+                     {"status", "failed"}, {"reason", failure.reason}});
+  }
+  for (const auto& [id, bytes] : bytes_down) bytes_down_ += bytes;
+  for (const auto& [id, reply] : collected.replies) bytes_up_ += reply.bytes;
+  failures_total_ += static_cast<std::int64_t>(failures.size());
+
+  nlohmann::json record = {{"type", "round"},
+                           {"round", round},
+                           {"clients_sampled", instructed.size()},
+                           {"clients_ok", static_cast<int>(results.size())},
+                           {"clients_failed", static_cast<int>(failures.size())}};
+  if (results.empty()) {
+    spdlog::warn("round {}: no client returned a result; the global model is unchanged", round);
+    return record;
+  }
+  const auto aggregate_started = Clock::now();
+  const Metrics aggregated = strategy_->aggregate_fit(round, results, failures);
+  record["aggregate_s"] = seconds_since(aggregate_started);
+  double train_loss = 0, examples = 0;
+  for (const FitResult& result : results) {
+    if (const auto loss = result.metrics.find("train_loss"); loss != result.metrics.end()) {
+      train_loss += loss->second * static_cast<double>(result.num_examples);
+      examples += static_cast<double>(result.num_examples);
+    }
+  }
+  if (examples > 0) record["train_loss"] = train_loss / examples;
+  for (const auto& [name, value] : aggregated) record["strategy_" + name] = value;
+  return record;
+}
+
+nlohmann::json Orchestrator::evaluate_round(int round) {
+  std::vector<std::string> ids;
+  for (const auto& [id, client] : clients_) ids.push_back(id);
+  std::vector<EvaluateInstruction> instructions = strategy_->configure_evaluate(round, infos(ids));
+  if (instructions.empty()) return {};
+  const auto sent_at = Clock::now();
+  std::vector<std::string> instructed;
+  for (EvaluateInstruction& instruction : instructions) {
+    wire::Envelope envelope{static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
+                            wire::EvaluateInsBody{instruction.adapter.alpha, std::move(instruction.config)},
+                            to_named_tensors(instruction.adapter)};
+    bytes_down_ += send(instruction.client_id, std::move(envelope));
+    instructed.push_back(instruction.client_id);
+  }
+  Collected collected = collect(round, instructed, kEvaluateRes, sent_at);
+  std::vector<EvaluateResult> results;
+  for (auto& [id, reply] : collected.replies) {
+    auto& body = std::get<wire::EvaluateResBody>(reply.envelope.body);
+    results.push_back(EvaluateResult{id, body.num_examples, body.loss, body.metrics});
+    nlohmann::json line = {{"type", "client"}, {"phase", "evaluate"}, {"round", round}, {"client", id},
+                           {"status", "ok"},   {"num_examples", body.num_examples}, {"loss", body.loss}};
+    for (const auto& [name, value] : body.metrics) line[name] = value;
+    metrics_.record(line);
+  }
+  for (const Failure& failure : collected.failures) {
+    metrics_.record({{"type", "client"}, {"phase", "evaluate"}, {"round", round}, {"client", failure.client_id},
+                     {"status", "failed"}, {"reason", failure.reason}});
+  }
+  nlohmann::json summary;
+  for (const auto& [name, value] : strategy_->aggregate_evaluate(round, results, collected.failures)) {
+    summary[name] = value;
+  }
+  return summary;
+}
+
+EvalReport Orchestrator::evaluate_global() {
+  evaluator_->install_merged_delta(strategy_->global_delta());
+  return evaluator_->evaluate();
+}
+
+}  // namespace lorafed

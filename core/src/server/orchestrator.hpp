@@ -1,0 +1,89 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lorafed/model_backend.hpp"
+#include "lorafed/strategy.hpp"
+#include "lorafed/transport.hpp"
+#include "src/federation_config.hpp"
+#include "src/metrics_writer.hpp"
+#include "src/wire/messages.hpp"
+
+namespace lorafed {
+
+// The server loop (docs/architecture.md, "one round"): waits for clients to
+// register, then each round samples clients, sends each its instruction,
+// collects results until all arrived or the deadline passed, lets the
+// strategy aggregate, and evaluates the global model. A client that fails,
+// sends garbage or misses the deadline is recorded and the round goes on.
+class Orchestrator {
+ public:
+  Orchestrator(const FederationConfig& config, std::shared_ptr<Strategy> strategy,
+               std::shared_ptr<ModelBackend> evaluator, Channel& channel, MetricsWriter& metrics);
+
+  // Runs every round, tells clients to shut down, returns the summary
+  // (also written to <out>/summary.json).
+  nlohmann::json run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Client {
+    ClientInfo info;
+    std::string peer;
+  };
+  struct Reply {
+    wire::Envelope envelope;
+    std::uint64_t bytes = 0;
+    double seconds = 0;  // since the instruction was sent
+  };
+  struct Collected {
+    std::map<std::string, Reply> replies;  // by client id
+    std::vector<Failure> failures;
+  };
+
+  nlohmann::json run_rounds();
+  void shutdown_clients(const std::string& reason);
+  void await_registrations();
+  void handle_register(const std::string& peer, const wire::Envelope& envelope);
+  // Receives one message until `deadline`; decodes it, answering undecodable
+  // ones with an Error. Registrations are handled on the way.
+  struct Received {
+    std::string peer;
+    wire::Envelope envelope;
+    std::uint64_t bytes = 0;
+  };
+  std::optional<Received> receive_until(Clock::time_point deadline);
+  std::uint64_t send(const std::string& client_id, wire::Envelope envelope);
+  void send_error(const std::string& peer, const std::string& client_id, wire::ErrorCode code,
+                  const std::string& text);
+  // Waits for one reply of the wanted kind from each of `client_ids`.
+  Collected collect(int round, const std::vector<std::string>& client_ids, std::size_t wanted_body,
+                    Clock::time_point sent_at);
+
+  nlohmann::json fit_round(int round);
+  nlohmann::json evaluate_round(int round);
+  EvalReport evaluate_global();
+  std::vector<ClientInfo> infos(const std::vector<std::string>& client_ids) const;
+
+  const FederationConfig& config_;
+  std::shared_ptr<Strategy> strategy_;
+  std::shared_ptr<ModelBackend> evaluator_;
+  Channel& channel_;
+  MetricsWriter& metrics_;
+  ModelSpec spec_;
+  std::map<std::string, Client> clients_;
+  std::map<std::string, std::int64_t> client_rank_sent_;  // this round's adapter rank per client
+  std::uint64_t bytes_down_ = 0;
+  std::uint64_t bytes_up_ = 0;
+  std::int64_t failures_total_ = 0;
+};
+
+}  // namespace lorafed

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "lorafed/config_value.hpp"
+#include "lorafed/named_tensors.hpp"
+
+namespace lorafed::wire {
+
+// The C++ side of lorafed.fbs: one struct per Body kind (docs/protocol.md).
+struct RegisterBody {
+  std::int64_t max_rank = 0;
+  std::string model_id;
+  std::int64_t num_examples = 0;
+};
+struct FitInsBody {
+  double alpha = 0;
+  ConfigMap config;
+};
+struct FitResBody {
+  double alpha = 0;
+  std::int64_t num_examples = 0;
+  Metrics metrics;
+};
+struct EvaluateInsBody {
+  double alpha = 0;
+  ConfigMap config;
+};
+struct EvaluateResBody {
+  std::int64_t num_examples = 0;
+  double loss = 0;
+  Metrics metrics;
+};
+struct HeartbeatBody {};
+struct ReconnectBody {
+  std::uint32_t backoff_ms = 0;
+};
+struct ShutdownBody {
+  std::string reason;
+};
+
+enum class ErrorCode : std::uint16_t {
+  kUnknown = 0,
+  kMalformed = 1,
+  kUnsupportedVersion = 2,
+  kUnexpected = 3,
+  kInvalidTensor = 4,
+  kTooLarge = 5,
+  kClientFailure = 6,
+  kNotRegistered = 7,
+};
+struct ErrorBody {
+  ErrorCode code = ErrorCode::kUnknown;
+  std::string text;
+};
+
+using Body = std::variant<RegisterBody, FitInsBody, FitResBody, EvaluateInsBody, EvaluateResBody,
+                          HeartbeatBody, ReconnectBody, ShutdownBody, ErrorBody>;
+
+// "Register", "FitIns", ...: for log lines and errors.
+const char* body_name(const Body& body);
+
+// One protocol message before encoding or after decoding.
+struct Envelope {
+  std::uint32_t round = 0;
+  std::string sender;
+  std::string recipient;
+  Body body;
+  NamedTensors tensors;  // float32 in memory, whatever the wire dtype
+};
+
+inline constexpr const char* kServerId = "server";
+
+}  // namespace lorafed::wire

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/model_spec.hpp"
+#include "lorafed/named_tensors.hpp"
+
+namespace lorafed::mlp {
+
+// A multilayer perceptron whose linear layers can carry LoRA factors:
+// y = x W0ᵀ + b + scale · (x Aᵀ) Bᵀ   (docs/algorithms.md §Notation).
+class LoraMlp {
+ public:
+  struct Layer {
+    std::string name;
+    torch::Tensor weight;  // out × in, base
+    torch::Tensor bias;    // out
+    torch::Tensor merged;  // weight + delta, when a merged delta is installed
+    torch::Tensor lora_a;  // rank × in, when an adapter is installed
+    torch::Tensor lora_b;  // out × rank
+  };
+
+  // `base` holds "<layer>.weight" and "<layer>.bias" for `layer_names`, in order.
+  LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names, std::vector<std::string> targets);
+
+  ModelSpec spec(const std::string& model_id) const;
+
+  void install_adapter(const Adapter& adapter);  // copies the factors
+  Adapter adapter() const;
+  void install_merged_delta(const NamedTensors& delta);
+
+  // The adapter factors, or the layers' own weights and biases (which the
+  // backend first copies so shared base weights are never changed).
+  std::vector<torch::Tensor> adapter_parameters();
+  std::vector<torch::Tensor> local_parameters();
+
+  // "<layer>.weight" and "<layer>.bias" of every layer, detached.
+  NamedTensors base_weights() const;
+
+  torch::Tensor forward(const torch::Tensor& input) const;  // logits
+
+ private:
+  std::vector<Layer> layers_;
+  std::vector<std::string> targets_;
+  double alpha_ = 16;
+  bool owns_base_ = false;
+};
+
+}  // namespace lorafed::mlp

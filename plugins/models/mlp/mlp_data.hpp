@@ -1,0 +1,44 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lorafed/model_backend.hpp"
+
+namespace lorafed::mlp {
+
+// How the `mlp` backend carves Fashion-MNIST (see README.md).
+struct DataOptions {
+  std::string data_dir;
+  std::string partition = "dirichlet";  // "iid" or "dirichlet"
+  double dirichlet_alpha = 0.5;
+  std::int64_t public_examples = 2000;  // the train set's tail, kept for pretraining
+  std::int64_t max_train_examples = 0;  // per client; 0: all of its partition
+  std::int64_t eval_examples = 0;       // server test subset; 0: all 10,000
+  std::int64_t min_examples = 20;       // a Dirichlet draw giving a client fewer is redrawn
+};
+
+// Flattened, normalised images and their labels.
+struct Examples {
+  torch::Tensor inputs;  // N × 784 float
+  torch::Tensor labels;  // N int64
+};
+
+torch::Tensor normalise(const torch::Tensor& images_u8);
+
+// The role's data: a client's train partition and its test split (same label
+// mix), or the server's test set (train left empty).
+struct RoleData {
+  Examples train;
+  Examples test;
+};
+RoleData load_role_data(const DataOptions& options, const ModelContext& context);
+
+// The public slice used to pretrain the base: the train set's last
+// `public_examples`, restricted to `classes`.
+Examples public_slice(const DataOptions& options, const std::vector<std::int64_t>& classes);
+
+}  // namespace lorafed::mlp

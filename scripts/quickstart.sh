@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the default example federation (README's first command).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+build/release/bin/lorafed simulate examples/quickstart.toml "$@"

@@ -1,0 +1,79 @@
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/error.hpp"
+
+using namespace lorafed;
+using Catch::Matchers::Contains;
+
+namespace {
+const ModelSpec kSpec{"m", {{"fc1", 6, 5}, {"head", 5, 3}}};
+}
+
+TEST_CASE("init_adapter follows LoRA: B zero, A bounded by 1/sqrt(in), seeded", "[adapter]") {
+  const Adapter adapter = init_adapter(kSpec, 4, 8.0, 9);
+  CHECK(adapter.rank() == 4);
+  CHECK(adapter.scale() == 2.0);
+  const auto& fc1 = adapter.layers.at("fc1");
+  CHECK(fc1.a.sizes() == at::IntArrayRef({4, 6}));
+  CHECK(fc1.b.sizes() == at::IntArrayRef({5, 4}));
+  CHECK(fc1.b.abs().max().item<float>() == 0.0f);
+  CHECK(fc1.a.abs().max().item<float>() <= 1.0f / std::sqrt(6.0f));
+  CHECK(at::equal(init_adapter(kSpec, 4, 8.0, 9).layers.at("fc1").a, fc1.a));
+  CHECK(!at::equal(init_adapter(kSpec, 4, 8.0, 10).layers.at("fc1").a, fc1.a));
+  validate_adapter(adapter, kSpec, 4);
+}
+
+TEST_CASE("named tensors use PEFT's factor names and convert back", "[adapter]") {
+  const Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+  const NamedTensors tensors = to_named_tensors(adapter);
+  CHECK(tensors.contains("fc1.lora_A"));
+  CHECK(tensors.contains("head.lora_B"));
+  const Adapter back = adapter_from_named_tensors(tensors, 16.0);
+  CHECK(at::equal(back.layers.at("head").a, adapter.layers.at("head").a));
+  CHECK_THROWS_WITH(adapter_from_named_tensors({{"fc1.weight", at::zeros({1})}}, 1.0), Contains("not a LoRA factor"));
+}
+
+TEST_CASE("dense_delta is scale times B A", "[adapter]") {
+  Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+  adapter.layers.at("fc1").b = at::randn({5, 2});
+  const at::Tensor expected = 8.0 * at::matmul(adapter.layers.at("fc1").b, adapter.layers.at("fc1").a);
+  CHECK(at::allclose(adapter.dense_delta().at("fc1"), expected));
+}
+
+TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite values", "[adapter]") {
+  SECTION("wrong shape") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.at("fc1").a = at::zeros({2, 7});
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("layer 'fc1'") && Contains("expected A 2×6"));
+  }
+  SECTION("rank above the client's maximum") {
+    CHECK_THROWS_WITH(validate_adapter(init_adapter(kSpec, 4, 16.0, 1), kSpec, 2), Contains("outside 1..2"));
+  }
+  SECTION("missing layer") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.erase("head");
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("lacks target layer 'head'"));
+  }
+  SECTION("extra layer") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers["fc9"] = adapter.layers.at("fc1");
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("'fc9' is not a target"));
+  }
+  SECTION("NaN") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.at("head").b[0][0] = NAN;
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("NaN or Inf"));
+  }
+  SECTION("mixed ranks") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.at("head") = init_adapter(kSpec, 3, 16.0, 1).layers.at("head");
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("differs"));
+  }
+  SECTION("wrong dtype") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.at("fc1").a = adapter.layers.at("fc1").a.to(at::kDouble);
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("float32"));
+  }
+}

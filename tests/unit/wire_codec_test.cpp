@@ -1,0 +1,159 @@
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include "lorafed/error.hpp"
+#include "src/wire/codec.hpp"
+
+using namespace lorafed::wire;
+using Catch::Matchers::Contains;
+
+namespace {
+
+Envelope fit_res_with(lorafed::NamedTensors tensors) {
+  return Envelope{3, "client-1", kServerId, FitResBody{16.0, 1234, {{"train_loss", 0.25}}}, std::move(tensors)};
+}
+
+// A copy of every frame's bytes, as a receiver sees them.
+lorafed::Message received_copy(const lorafed::Message& message) {
+  lorafed::Message copy{message.peer, {}};
+  for (const auto& frame : message.frames) copy.frames.push_back(lorafed::Frame::copy_of(frame.bytes()));
+  return copy;
+}
+
+}  // namespace
+
+TEST_CASE("every message kind survives encode and decode", "[wire]") {
+  const std::vector<Body> bodies = {
+      RegisterBody{16, "mlp-784x256", 5000},
+      FitInsBody{32.0, {{"lr", 0.1}, {"prune", true}, {"rank", std::int64_t{8}}, {"mode", std::string("merge")}}},
+      FitResBody{32.0, 77, {{"train_loss", 0.5}}},
+      EvaluateInsBody{8.0, {}},
+      EvaluateResBody{100, 0.75, {{"accuracy", 0.9}}},
+      HeartbeatBody{},
+      ReconnectBody{250},
+      ShutdownBody{"done"},
+      ErrorBody{ErrorCode::kInvalidTensor, "bad shape"},
+  };
+  for (const Body& body : bodies) {
+    INFO(body_name(body));
+    const Envelope sent{5, "client-2", kServerId, body, {}};
+    const Envelope got = decode(received_copy(encode(sent)));
+    CHECK(got.round == 5);
+    CHECK(got.sender == "client-2");
+    CHECK(got.recipient == kServerId);
+    REQUIRE(got.body.index() == body.index());
+    if (const auto* fit = std::get_if<FitInsBody>(&got.body)) {
+      CHECK(fit->alpha == 32.0);
+      CHECK(std::get<double>(fit->config.at("lr")) == 0.1);
+      CHECK(std::get<bool>(fit->config.at("prune")));
+      CHECK(std::get<std::int64_t>(fit->config.at("rank")) == 8);
+      CHECK(std::get<std::string>(fit->config.at("mode")) == "merge");
+    }
+    if (const auto* reg = std::get_if<RegisterBody>(&got.body)) {
+      CHECK(reg->max_rank == 16);
+      CHECK(reg->model_id == "mlp-784x256");
+      CHECK(reg->num_examples == 5000);
+    }
+    if (const auto* error = std::get_if<ErrorBody>(&got.body)) {
+      CHECK(error->code == ErrorCode::kInvalidTensor);
+      CHECK(error->text == "bad shape");
+    }
+  }
+}
+
+TEST_CASE("tensors round-trip exactly, small ones packed and large ones framed", "[wire]") {
+  lorafed::NamedTensors tensors = {{"fc1.lora_A", at::randn({8, 784})},
+                                   {"fc1.lora_B", at::randn({256, 8})},
+                                   {"head.lora_A", at::randn({2, 3})},
+                                   {"scalar", at::randn({})}};
+  const lorafed::Message message = encode(fit_res_with(tensors), EncodeOptions{64 * 1024, WireDtype::kFloat32});
+  const Envelope got = decode(received_copy(message), DecodeLimits{64 * 1024});
+  REQUIRE(got.tensors.size() == tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    INFO(name);
+    CHECK(at::equal(got.tensors.at(name), tensor));
+  }
+}
+
+TEST_CASE("a tensor larger than one frame is split over frames of at most max_frame_bytes", "[wire]") {
+  const std::size_t max_frame = 4096;
+  const at::Tensor big = at::randn({3000});  // 12,000 bytes: three frames
+  const lorafed::Message message = encode(fit_res_with({{"big", big}}), EncodeOptions{max_frame, WireDtype::kFloat32});
+  REQUIRE(message.frames.size() == 1 + 3);
+  for (std::size_t i = 1; i < message.frames.size(); ++i) CHECK(message.frames[i].size <= max_frame);
+  CHECK(message.frames[1].size + message.frames[2].size + message.frames[3].size == 12000);
+  const Envelope got = decode(received_copy(message), DecodeLimits{max_frame});
+  CHECK(at::equal(got.tensors.at("big"), big));
+}
+
+TEST_CASE("large tensors are sent without copying their storage", "[wire]") {
+  const at::Tensor big = at::randn({1024});  // 4096 bytes: exactly one frame
+  const lorafed::Message message = encode(fit_res_with({{"big", big}}), EncodeOptions{4096, WireDtype::kFloat32});
+  REQUIRE(message.frames.size() == 2);
+  CHECK(message.frames[1].data == static_cast<const std::byte*>(big.data_ptr()));
+  // A receiver handed those very frames (the inproc transport) decodes a view, not a copy.
+  const Envelope got = decode(message, DecodeLimits{4096});
+  CHECK(got.tensors.at("big").data_ptr() == big.data_ptr());
+}
+
+TEST_CASE("half-precision wire dtypes round-trip to float32 within their precision", "[wire]") {
+  const at::Tensor tensor = at::randn({64, 64});
+  for (WireDtype dtype : {WireDtype::kFloat16, WireDtype::kBFloat16}) {
+    const lorafed::Message message = encode(fit_res_with({{"t", tensor}}), EncodeOptions{1 << 20, dtype});
+    const Envelope got = decode(received_copy(message));
+    CHECK(got.tensors.at("t").scalar_type() == at::kFloat);
+    CHECK(at::allclose(got.tensors.at("t"), tensor, 1e-2, 1e-2));
+    CHECK(message_bytes(message) < 64 * 64 * 4);
+  }
+}
+
+TEST_CASE("corrupted and hostile messages are rejected, never trusted", "[wire]") {
+  const lorafed::Message good = encode(fit_res_with({{"a", at::randn({16, 16})}}), EncodeOptions{1 << 20});
+  lorafed::Message bad = received_copy(good);
+  SECTION("flipped bytes in the envelope") {
+    std::vector<std::byte> bytes(bad.frames[0].bytes().begin(), bad.frames[0].bytes().end());
+    for (std::size_t i = 0; i < bytes.size(); i += 3) bytes[i] = static_cast<std::byte>(0xA5);
+    bad.frames[0] = lorafed::Frame::adopt(std::move(bytes));
+    CHECK_THROWS_AS(decode(bad), DecodeError);
+  }
+  SECTION("truncated envelope") {
+    bad.frames[0] = lorafed::Frame::copy_of(bad.frames[0].bytes().first(bad.frames[0].size / 2));
+    CHECK_THROWS_AS(decode(bad), DecodeError);
+  }
+  SECTION("random bytes") {
+    std::vector<std::byte> noise(200);
+    for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<std::byte>((i * 7919) % 251);
+    bad.frames = {lorafed::Frame::adopt(noise)};
+    CHECK_THROWS_AS(decode(bad), DecodeError);
+  }
+  SECTION("a missing tensor frame") {
+    bad.frames.pop_back();
+    CHECK_THROWS_WITH(decode(bad), Contains("frames"));
+  }
+  SECTION("a tensor frame shorter than the table says") {
+    bad.frames[1] = lorafed::Frame::copy_of(bad.frames[1].bytes().first(100));
+    CHECK_THROWS_AS(decode(bad), DecodeError);
+  }
+  SECTION("a frame over the size limit") {
+    try {
+      decode(bad, DecodeLimits{512});
+      FAIL("an oversized frame was accepted");
+    } catch (const DecodeError& error) {
+      CHECK(error.code() == ErrorCode::kTooLarge);
+    }
+  }
+  SECTION("total tensor bytes over the message limit") {
+    DecodeLimits limits;
+    limits.max_message_bytes = 100;
+    CHECK_THROWS_WITH(decode(bad, limits), Contains("exceed the limit"));
+  }
+  SECTION("no frames at all") {
+    bad.frames.clear();
+    CHECK_THROWS_AS(decode(bad), DecodeError);
+  }
+}
+
+TEST_CASE("the wire dtype names are checked", "[wire]") {
+  CHECK(wire_dtype_from_name("bfloat16") == WireDtype::kBFloat16);
+  CHECK_THROWS_AS(wire_dtype_from_name("float8"), lorafed::ConfigError);
+}
