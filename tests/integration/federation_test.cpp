@@ -60,7 +60,7 @@ int run_processes(const fs::path& out, int clients, const std::vector<std::strin
 
 }  // namespace
 
-TEST_CASE("server and 3 client processes over tcp beat the base model; inproc simulation matches", "[federation]") {
+TEST_CASE("server and 3 client processes over tcp beat the base model and an inproc simulation matches them", "[federation]") {
   const fs::path tcp_out = fresh_dir("tcp");
   REQUIRE(run_processes(tcp_out, 3) == 0);
   const json tcp = read_summary(tcp_out);
@@ -96,11 +96,11 @@ TEST_CASE("server and 3 client processes over tcp beat the base model; inproc si
   CHECK(sim["base_accuracy"].get<double>() == tcp["base_accuracy"].get<double>());
 }
 
-TEST_CASE("killing a client mid-round does not stop the federation; the failure is recorded", "[federation]") {
+TEST_CASE("killing a client mid-round does not stop the federation and the failure is recorded", "[federation]") {
   const fs::path out = fresh_dir("kill");
-  // Slower rounds (3 local epochs) so the kill lands while clients train, and
+  // Slower rounds (10 local epochs) so the kill lands while clients train, and
   // a short deadline so the round closes soon without the killed client.
-  const std::vector<std::string> extra = {"--set", "train.local_epochs=3",  "--set", "federation.round_timeout_s=10",
+  const std::vector<std::string> extra = {"--set", "train.local_epochs=10", "--set", "federation.round_timeout_s=10",
                                           "--set", "transport.endpoint=\"tcp://127.0.0.1:47502\""};
   Process server(command("server", out, extra), out / "server.log", kEnv);
   std::vector<std::unique_ptr<Process>> clients;

@@ -143,7 +143,7 @@ void Orchestrator::await_registrations() {
   if (registered < config_.min_available_clients) {
     if (registered < config_.min_fit_clients) {
       throw Error("only " + std::to_string(registered) + " of " + std::to_string(config_.min_available_clients) +
-                  " clients registered within " + std::to_string(config_.registration_timeout_s) +
+                  " clients registered within " + fmt::format("{:g}", config_.registration_timeout_s) +
                   "s (federation.registration_timeout_s); are the clients running and pointed at " +
                   config_.endpoint + "?");
     }
@@ -219,7 +219,7 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
     auto received = receive_until(deadline);
     if (!received) continue;
     auto& [peer, envelope, bytes] = *received;
-    const std::string& sender = envelope.sender;
+    const std::string sender = envelope.sender;  // a copy: the envelope may be moved below
     const auto client = clients_.find(sender);
     if (client == clients_.end() || client->second.peer != peer) {
       send_error(peer, sender, wire::ErrorCode::kNotRegistered, "register before sending results");
@@ -248,7 +248,7 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
   }
   for (const std::string& id : pending) {
     collected.failures.push_back(
-        Failure{id, "no result within round_timeout_s = " + std::to_string(config_.round_timeout_s) + "s"});
+        Failure{id, "no result within round_timeout_s = " + fmt::format("{:g}s", config_.round_timeout_s)});
   }
   return collected;
 }
