@@ -1,7 +1,7 @@
 // The `lorafed` command line (docs/cli.md).
 #include <ATen/Parallel.h>
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
@@ -22,14 +22,18 @@ struct RunOptions {
 };
 
 void add_run_options(CLI::App& command, RunOptions& options) {
-  command.add_option("CONFIG", options.config_path, "federation configuration (TOML)")->required()->check(CLI::ExistingFile);
+  command.add_option("CONFIG", options.config_path, "federation configuration (TOML)")
+      ->required()
+      ->check(CLI::ExistingFile);
   command.add_option("--set", options.overrides, "override a key: section.key=value (repeatable)");
-  command.add_option("--out", options.output_dir, "output folder (default: [federation] output_dir)");
+  command.add_option("--out", options.output_dir,
+                     "output folder (default: [federation] output_dir)");
   command.add_option("--log-level", options.log_level, "trace, debug, info, warn, error, off");
 }
 
 lorafed::FederationConfig load(const RunOptions& options) {
-  lorafed::FederationConfig config = lorafed::FederationConfig::load(options.config_path, options.overrides);
+  lorafed::FederationConfig config =
+      lorafed::FederationConfig::load(options.config_path, options.overrides);
   if (!options.output_dir.empty()) config.output_dir = options.output_dir;
   lorafed::configure_logging(options.log_level.empty() ? config.log_level : options.log_level);
   // One LibTorch thread per process or worker: results do not depend on the
@@ -39,8 +43,13 @@ lorafed::FederationConfig load(const RunOptions& options) {
 }
 
 void print_summary(const nlohmann::json& summary) {
-  spdlog::info("done: accuracy {:.2f}% (base {:.2f}%), {} client failures, {:.1f}s; metrics in {}",
-               100 * summary["final_accuracy"].get<double>(), 100 * summary["base_accuracy"].get<double>(),
+  std::string outcome = fmt::format("loss {:.4f} (base {:.4f})", summary["final_loss"].get<double>(),
+                                    summary["base_loss"].get<double>());
+  if (summary.contains("final_accuracy")) {
+    outcome = fmt::format("accuracy {:.2f}% (base {:.2f}%)", 100 * summary["final_accuracy"].get<double>(),
+                          100 * summary["base_accuracy"].get<double>());
+  }
+  spdlog::info("done: {}, {} client failures, {:.1f}s; metrics in {}", outcome,
                summary["client_failures"].get<std::int64_t>(), summary["elapsed_s"].get<double>(),
                summary.value("output_dir", std::string("the output folder")));
 }
@@ -49,12 +58,13 @@ void print_summary(const nlohmann::json& summary) {
 
 int main(int argc, char** argv) {
   CLI::App app{"lorafed: federated fine-tuning with heterogeneous LoRA adapters"};
-  app.set_version_flag("--version", std::string("lorafed ") + lorafed::kFrameworkVersion + " (ABI " +
-                                        std::to_string(lorafed::kAbiVersion) + ")");
+  app.set_version_flag("--version", std::string("lorafed ") + lorafed::kFrameworkVersion +
+                                        " (ABI " + std::to_string(lorafed::kAbiVersion) + ")");
   app.require_subcommand(1);
 
   RunOptions simulate_options;
-  CLI::App* simulate = app.add_subcommand("simulate", "run server and N virtual clients in one process");
+  CLI::App* simulate =
+      app.add_subcommand("simulate", "run server and N virtual clients in one process");
   add_run_options(*simulate, simulate_options);
 
   RunOptions server_options;
@@ -68,7 +78,8 @@ int main(int argc, char** argv) {
   client->add_option("--id", client_index, "client index, 0 .. num_clients-1")->required();
 
   bool show_path = false;
-  CLI::App* plugins = app.add_subcommand("plugins", "list the plugins found, with versions and rejections");
+  CLI::App* plugins =
+      app.add_subcommand("plugins", "list the plugins found, with versions and rejections");
   plugins->add_flag("--path", show_path, "also print the search path");
 
   CLI11_PARSE(app, argc, argv);

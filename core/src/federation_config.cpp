@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lorafed/error.hpp"
+#include "src/rank_assignment.hpp"
 
 namespace lorafed {
 namespace {
@@ -10,7 +11,8 @@ namespace {
 template <class T>
 T positive(const ConfigTable& table, std::string_view key, T fallback) {
   const T value = table.get<T>(key, fallback);
-  if (!(value > 0)) throw_config_error(table, key, "must be positive, got " + std::to_string(value));
+  if (!(value > 0))
+    throw_config_error(table, key, "must be positive, got " + std::to_string(value));
   return value;
 }
 
@@ -41,7 +43,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.seed = static_cast<std::uint64_t>(federation.get<std::int64_t>("seed", 0));
   config.fraction_fit = positive<double>(federation, "fraction_fit", config.fraction_fit);
   if (config.fraction_fit > 1) throw_config_error(federation, "fraction_fit", "must be at most 1");
-  config.min_fit_clients = positive<std::int64_t>(federation, "min_fit_clients", config.min_fit_clients);
+  config.min_fit_clients =
+      positive<std::int64_t>(federation, "min_fit_clients", config.min_fit_clients);
   config.min_available_clients =
       federation.get<std::int64_t>("min_available_clients", config.num_clients);
   if (config.min_available_clients < 1 || config.min_available_clients > config.num_clients) {
@@ -54,28 +57,19 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.registration_timeout_s =
       positive<double>(federation, "registration_timeout_s", config.registration_timeout_s);
   config.evaluate_every = static_cast<int>(federation.get<std::int64_t>("evaluate_every", 1));
-  if (config.evaluate_every < 0) throw_config_error(federation, "evaluate_every", "must not be negative");
+  if (config.evaluate_every < 0)
+    throw_config_error(federation, "evaluate_every", "must not be negative");
   config.output_dir = federation.get<std::string>("output_dir", "runs/" + path.stem().string());
   config.log_level = federation.get<std::string>("log_level", config.log_level);
 
   const ConfigTable lora = doc.section("lora");
-  config.rank = positive<std::int64_t>(lora, "rank", config.rank);
-  config.ranks = lora.get<std::vector<std::int64_t>>("ranks", {});
-  if (!config.ranks.empty()) {
-    if (static_cast<std::int64_t>(config.ranks.size()) != config.num_clients) {
-      throw_config_error(lora, "ranks", "must list one rank per client (" + std::to_string(config.num_clients) +
-                                            "), got " + std::to_string(config.ranks.size()));
-    }
-    if (*std::min_element(config.ranks.begin(), config.ranks.end()) < 1) {
-      throw_config_error(lora, "ranks", "must all be at least 1");
-    }
-  }
+  config.ranks = assign_ranks(lora, config.num_clients, config.seed);
   config.alpha = positive<double>(lora, "alpha", config.alpha);
 
   config.train = TrainOptions::from_config(doc.section("train"));
   config.simulation_threads = positive<std::int64_t>(doc.section("simulation"), "threads", 2);
-  config.server_silence_timeout_s =
-      positive<double>(doc.section("client"), "server_silence_timeout_s", config.server_silence_timeout_s);
+  config.server_silence_timeout_s = positive<double>(
+      doc.section("client"), "server_silence_timeout_s", config.server_silence_timeout_s);
 
   config.transport_table = doc.section("transport");
   const ConfigTable& transport = config.transport_table;
@@ -86,7 +80,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.encode.max_frame_bytes = static_cast<std::size_t>(max_frame);
   config.limits.max_frame_bytes = std::max<std::size_t>(config.encode.max_frame_bytes, 1 << 20);
   try {
-    config.encode.dtype = wire::wire_dtype_from_name(transport.get<std::string>("wire_dtype", "float32"));
+    config.encode.dtype =
+        wire::wire_dtype_from_name(transport.get<std::string>("wire_dtype", "float32"));
   } catch (const ConfigError& error) {
     throw_config_error(transport, "wire_dtype", error.what());
   }
@@ -101,12 +96,7 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
 }
 
 std::int64_t FederationConfig::client_rank(std::int64_t client_index) const {
-  if (ranks.empty()) return rank;
   return ranks.at(static_cast<std::size_t>(client_index));
-}
-
-std::int64_t FederationConfig::max_rank() const {
-  return ranks.empty() ? rank : *std::max_element(ranks.begin(), ranks.end());
 }
 
 std::string FederationConfig::client_id(std::int64_t client_index) {

@@ -32,8 +32,7 @@ struct FederationConfig {
   std::string log_level = "info";
 
   // [lora]
-  std::int64_t rank = 8;
-  std::vector<std::int64_t> ranks;  // per client; empty: every client `rank`
+  std::vector<std::int64_t> ranks;  // one per client (src/rank_assignment.hpp)
   double alpha = 16;
 
   // [train]
@@ -63,7 +62,6 @@ struct FederationConfig {
                                const std::vector<std::string>& overrides = {});
 
   std::int64_t client_rank(std::int64_t client_index) const;
-  std::int64_t max_rank() const;
   static std::string client_id(std::int64_t client_index);
 };
 

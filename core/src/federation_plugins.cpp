@@ -36,8 +36,9 @@ FederationPlugins::FederationPlugins(const FederationConfig& config, const Plugi
       transport_plugin_(registry.transport(config.transport_name)) {
   config.transport_table.mark_read("name");
   config.transport_table.mark_read("endpoint");
-  transport_ = call_plugin(transport_plugin_, "transport",
-                           [&](const TransportFactory& factory) { return factory.create(config.transport_table); });
+  transport_ = call_plugin(transport_plugin_, "transport", [&](const TransportFactory& factory) {
+    return factory.create(config.transport_table);
+  });
   make_strategy();
   make_client_procedure();
 }

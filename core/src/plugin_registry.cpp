@@ -19,7 +19,9 @@ std::string file_name(const std::string& kind, const std::string& name) {
   return kFilePrefix + kind + "-" + name + kFileSuffix;
 }
 
-std::string text_or_empty(const char* text) { return text ? std::string(text) : std::string(); }
+std::string text_or_empty(const char* text) {
+  return text ? std::string(text) : std::string();
+}
 
 template <class Factory>
 LoadedPlugin<Factory> narrow(LoadedPlugin<PluginFactory> plugin) {
@@ -33,9 +35,12 @@ LoadedPlugin<Factory> narrow(LoadedPlugin<PluginFactory> plugin) {
 
 const char* plugin_kind_name(PluginKind kind) {
   switch (kind) {
-    case PluginKind::kStrategy: return "strategy";
-    case PluginKind::kModel: return "model";
-    case PluginKind::kTransport: return "transport";
+    case PluginKind::kStrategy:
+      return "strategy";
+    case PluginKind::kModel:
+      return "model";
+    case PluginKind::kTransport:
+      return "transport";
   }
   return "unknown";
 }
@@ -68,7 +73,8 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
     throw PluginError(where + " cannot be loaded: " + error.what());
   }
   if (!library->has(kPluginInfoSymbol)) {
-    throw PluginError(where + " is not a lorafed plugin: it has no '" + std::string(kPluginInfoSymbol) +
+    throw PluginError(where + " is not a lorafed plugin: it has no '" +
+                      std::string(kPluginInfoSymbol) +
                       "' symbol (export one with LORAFED_STRATEGY_PLUGIN and friends)");
   }
   const PluginInfo& info = library->get_alias<const PluginInfo>(kPluginInfoSymbol);
@@ -76,9 +82,10 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
   description.path = path;
   description.abi_version = info.abi_version;
   if (info.abi_version != kAbiVersion) {
-    throw PluginError(where + " was built for lorafed ABI version " + std::to_string(info.abi_version) +
-                      ", but this lorafed " + kFrameworkVersion + " has ABI version " +
-                      std::to_string(kAbiVersion) + ": rebuild the plugin against this SDK");
+    throw PluginError(where + " was built for lorafed ABI version " +
+                      std::to_string(info.abi_version) + ", but this lorafed " + kFrameworkVersion +
+                      " has ABI version " + std::to_string(kAbiVersion) +
+                      ": rebuild the plugin against this SDK");
   }
   // Only now that the ABI matches is the rest of the record's layout trusted.
   description.kind = plugin_kind_name(info.kind);
@@ -87,7 +94,8 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
   description.framework_version = text_or_empty(info.framework_version);
   description.compiler = text_or_empty(info.compiler);
   description.torch_version = text_or_empty(info.torch_version);
-  if (description.kind == std::string("unknown")) throw PluginError(where + " declares an unknown plugin kind");
+  if (description.kind == std::string("unknown"))
+    throw PluginError(where + " declares an unknown plugin kind");
   if (!kind.empty() && description.kind != kind) {
     throw PluginError(where + " is a " + description.kind + " plugin, not a " + kind + " plugin");
   }
@@ -97,13 +105,15 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
                       "', so its file must be named " + expected_file);
   }
   if (!library->has(kPluginFactorySymbol)) {
-    throw PluginError(where + " has an info record but no '" + std::string(kPluginFactorySymbol) + "' symbol");
+    throw PluginError(where + " has an info record but no '" + std::string(kPluginFactorySymbol) +
+                      "' symbol");
   }
   PluginFactory* factory = nullptr;
   try {
     factory = library->get_alias<PluginFactory*()>(kPluginFactorySymbol)();
   } catch (const std::exception& error) {
-    throw PluginError(description.kind + " plugin '" + description.name + "' threw while loading: " + error.what());
+    throw PluginError(description.kind + " plugin '" + description.name +
+                      "' threw while loading: " + error.what());
   } catch (...) {
     throw PluginError(description.kind + " plugin '" + description.name + "' threw while loading");
   }
@@ -113,7 +123,8 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
   return LoadedPlugin<PluginFactory>{std::move(description), std::move(shared)};
 }
 
-std::filesystem::path PluginRegistry::locate(const std::string& kind, const std::string& name) const {
+std::filesystem::path PluginRegistry::locate(const std::string& kind,
+                                             const std::string& name) const {
   const std::string wanted = file_name(kind, name);
   for (const auto& folder : search_path_) {
     const auto candidate = folder / wanted;
@@ -127,8 +138,8 @@ std::filesystem::path PluginRegistry::locate(const std::string& kind, const std:
   }
   std::string folders;
   for (const auto& folder : search_path_) folders += (folders.empty() ? "" : ":") + folder.string();
-  throw PluginError("no " + kind + " plugin named '" + name + "' (file " + wanted + ") in " + folders +
-                    (known.empty() ? "" : "; available: " + known) +
+  throw PluginError("no " + kind + " plugin named '" + name + "' (file " + wanted + ") in " +
+                    folders + (known.empty() ? "" : "; available: " + known) +
                     ". Set LORAFED_PLUGIN_PATH to the folder of an out-of-tree plugin.");
 }
 
@@ -151,7 +162,8 @@ std::vector<PluginCandidate> PluginRegistry::discover() const {
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
       const std::string file = entry.path().filename().string();
-      if (file.starts_with(kFilePrefix) && file.ends_with(kFileSuffix)) files.push_back(entry.path());
+      if (file.starts_with(kFilePrefix) && file.ends_with(kFileSuffix))
+        files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {

@@ -69,7 +69,8 @@ class PluginRegistry {
 // Wraps an object a plugin made so that it keeps the plugin's library loaded
 // until the object is destroyed (Boost.DLL tutorial 8).
 template <class T>
-std::shared_ptr<T> keep_library_alive(std::unique_ptr<T> object, std::shared_ptr<const void> library) {
+std::shared_ptr<T> keep_library_alive(std::unique_ptr<T> object,
+                                      std::shared_ptr<const void> library) {
   struct Holder {
     std::shared_ptr<const void> library;  // destroyed last
     std::unique_ptr<T> object;

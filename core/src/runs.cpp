@@ -18,16 +18,18 @@ ModelContext server_context(const FederationConfig& config) {
   return ModelContext{ModelContext::Role::kServer, -1, config.num_clients, config.seed};
 }
 
-std::shared_ptr<VirtualClient> make_client(const FederationConfig& config, const FederationPlugins& plugins,
-                                           std::int64_t index) {
+std::shared_ptr<VirtualClient> make_client(const FederationConfig& config,
+                                           const FederationPlugins& plugins, std::int64_t index) {
   VirtualClient::Options options;
   options.id = FederationConfig::client_id(index);
   options.index = index;
   options.rank = config.client_rank(index);
   options.seed = config.seed;
   options.train = config.train;
-  auto model = plugins.make_model(ModelContext{ModelContext::Role::kClient, index, config.num_clients, config.seed});
-  return std::make_shared<VirtualClient>(std::move(options), std::move(model), plugins.make_client_procedure());
+  auto model = plugins.make_model(
+      ModelContext{ModelContext::Role::kClient, index, config.num_clients, config.seed});
+  return std::make_shared<VirtualClient>(std::move(options), std::move(model),
+                                         plugins.make_client_procedure());
 }
 
 ClientHost::Options host_options(const FederationConfig& config, std::size_t threads) {
@@ -35,8 +37,8 @@ ClientHost::Options host_options(const FederationConfig& config, std::size_t thr
   options.threads = threads;
   options.encode = config.encode;
   options.limits = config.limits;
-  options.server_silence_timeout = std::chrono::milliseconds(
-      static_cast<std::int64_t>(config.server_silence_timeout_s * 1000));
+  options.server_silence_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(config.server_silence_timeout_s * 1000));
   return options;
 }
 
@@ -50,8 +52,8 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
     clients.push_back(make_client(config, plugins, index));
   }
   plugins.reject_unknown_keys();
-  spdlog::info("simulating {} clients on {} threads over '{}' ({})", config.num_clients, config.simulation_threads,
-               config.transport_name, config.endpoint);
+  spdlog::info("simulating {} clients on {} threads over '{}' ({})", config.num_clients,
+               config.simulation_threads, config.transport_name, config.endpoint);
 
   auto transport = plugins.transport();
   std::unique_ptr<Channel> server_channel = transport->bind(config.endpoint);
@@ -76,8 +78,9 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
 
 nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry) {
   if (config.transport_name == "inproc") {
-    throw ConfigError("[transport] name = \"inproc\" works only inside one process: use `lorafed simulate`, "
-                      "or name = \"zmq\" for a server and separate clients");
+    throw ConfigError(
+        "[transport] name = \"inproc\" works only inside one process: use `lorafed simulate`, "
+        "or name = \"zmq\" for a server and separate clients");
   }
   FederationPlugins plugins(config, registry);
   auto evaluator = plugins.make_model(server_context(config));
@@ -88,20 +91,23 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
   return orchestrator.run();
 }
 
-bool run_client(const FederationConfig& config, const PluginRegistry& registry, std::int64_t client_index) {
+bool run_client(const FederationConfig& config, const PluginRegistry& registry,
+                std::int64_t client_index) {
   if (client_index < 0 || client_index >= config.num_clients) {
     throw ConfigError("--id " + std::to_string(client_index) + " is outside 0.." +
                       std::to_string(config.num_clients - 1) + " ([federation] num_clients in " +
                       config.source.string() + ")");
   }
   if (config.transport_name == "inproc") {
-    throw ConfigError("[transport] name = \"inproc\" cannot reach a server in another process: use \"zmq\"");
+    throw ConfigError(
+        "[transport] name = \"inproc\" cannot reach a server in another process: use \"zmq\"");
   }
   FederationPlugins plugins(config, registry);
   auto client = make_client(config, plugins, client_index);
   plugins.reject_unknown_keys();
   std::unique_ptr<Channel> channel = plugins.transport()->connect(config.endpoint, client->id());
-  spdlog::info("{} (rank {}) connecting to {}", client->id(), config.client_rank(client_index), config.endpoint);
+  spdlog::info("{} (rank {}) connecting to {}", client->id(), config.client_rank(client_index),
+               config.endpoint);
   ClientHost host({client}, *channel, host_options(config, 1));
   return host.run();
 }

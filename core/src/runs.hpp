@@ -18,6 +18,7 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
 
 // `lorafed client --id K`: serves client K until the server shuts it down
 // (true) or falls silent (false).
-bool run_client(const FederationConfig& config, const PluginRegistry& registry, std::int64_t client_index);
+bool run_client(const FederationConfig& config, const PluginRegistry& registry,
+                std::int64_t client_index);
 
 }  // namespace lorafed

@@ -25,7 +25,8 @@ fs::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-std::vector<std::string> command(const std::string& mode, const fs::path& out, std::vector<std::string> extra = {}) {
+std::vector<std::string> command(const std::string& mode, const fs::path& out,
+                                 std::vector<std::string> extra = {}) {
   std::vector<std::string> argv = {LORAFED_EXECUTABLE, mode, kConfig, "--out", out.string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
@@ -40,7 +41,9 @@ std::vector<json> read_metrics(const fs::path& out) {
   return lines;
 }
 
-json read_summary(const fs::path& out) { return json::parse(lorafed::test::read_file(out / "summary.json")); }
+json read_summary(const fs::path& out) {
+  return json::parse(lorafed::test::read_file(out / "summary.json"));
+}
 
 // Runs one server and `clients` client processes; returns the server's exit code.
 int run_processes(const fs::path& out, int clients, const std::vector<std::string>& extra = {}) {
@@ -49,7 +52,8 @@ int run_processes(const fs::path& out, int clients, const std::vector<std::strin
   for (int k = 0; k < clients; ++k) {
     auto argv = command("client", out, extra);
     argv.insert(argv.end(), {"--id", std::to_string(k)});
-    client_processes.push_back(std::make_unique<Process>(argv, out / ("client-" + std::to_string(k) + ".log"), kEnv));
+    client_processes.push_back(
+        std::make_unique<Process>(argv, out / ("client-" + std::to_string(k) + ".log"), kEnv));
   }
   const auto code = server.wait(std::chrono::seconds(300));
   INFO(lorafed::test::read_file(out / "server.log"));
@@ -60,7 +64,10 @@ int run_processes(const fs::path& out, int clients, const std::vector<std::strin
 
 }  // namespace
 
-TEST_CASE("server and 3 client processes over tcp beat the base model and an inproc simulation matches them", "[federation]") {
+TEST_CASE(
+    "server and 3 client processes over tcp beat the base model and an inproc simulation matches "
+    "them",
+    "[federation]") {
   const fs::path tcp_out = fresh_dir("tcp");
   REQUIRE(run_processes(tcp_out, 3) == 0);
   const json tcp = read_summary(tcp_out);
@@ -86,7 +93,8 @@ TEST_CASE("server and 3 client processes over tcp beat the base model and an inp
 
   // The same federation in one process over inproc, same seed: same numbers.
   const fs::path sim_out = fresh_dir("inproc");
-  Process simulate(command("simulate", sim_out, {"--set", "transport.name=inproc"}), sim_out / "simulate.log", kEnv);
+  Process simulate(command("simulate", sim_out, {"--set", "transport.name=inproc"}),
+                   sim_out / "simulate.log", kEnv);
   REQUIRE(simulate.wait(std::chrono::seconds(300)) == 0);
   const json sim = read_summary(sim_out);
   INFO(sim.dump(2));
@@ -96,18 +104,21 @@ TEST_CASE("server and 3 client processes over tcp beat the base model and an inp
   CHECK(sim["base_accuracy"].get<double>() == tcp["base_accuracy"].get<double>());
 }
 
-TEST_CASE("killing a client mid-round does not stop the federation and the failure is recorded", "[federation]") {
+TEST_CASE("killing a client mid-round does not stop the federation and the failure is recorded",
+          "[federation]") {
   const fs::path out = fresh_dir("kill");
   // Slower rounds (10 local epochs) so the kill lands while clients train, and
   // a short deadline so the round closes soon without the killed client.
-  const std::vector<std::string> extra = {"--set", "train.local_epochs=10", "--set", "federation.round_timeout_s=10",
+  const std::vector<std::string> extra = {"--set", "train.local_epochs=10",
+                                          "--set", "federation.round_timeout_s=10",
                                           "--set", "transport.endpoint=\"tcp://127.0.0.1:47502\""};
   Process server(command("server", out, extra), out / "server.log", kEnv);
   std::vector<std::unique_ptr<Process>> clients;
   for (int k = 0; k < 3; ++k) {
     auto argv = command("client", out, extra);
     argv.insert(argv.end(), {"--id", std::to_string(k)});
-    clients.push_back(std::make_unique<Process>(argv, out / ("client-" + std::to_string(k) + ".log"), kEnv));
+    clients.push_back(
+        std::make_unique<Process>(argv, out / ("client-" + std::to_string(k) + ".log"), kEnv));
   }
   // Wait until round 1 is done, then kill client 2 while round 2 trains.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
@@ -115,7 +126,8 @@ TEST_CASE("killing a client mid-round does not stop the federation and the failu
   while (!round_one_done && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!fs::exists(out / "metrics.jsonl")) continue;
-    for (const json& line : read_metrics(out)) round_one_done |= line["type"] == "round" && line["round"] == 1;
+    for (const json& line : read_metrics(out))
+      round_one_done |= line["type"] == "round" && line["round"] == 1;
   }
   REQUIRE(round_one_done);
   clients[2]->kill_hard();

@@ -34,9 +34,11 @@ Process::Process(const std::vector<std::string>& argv, const std::filesystem::pa
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  const int error = posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, arg_pointers.data(), env.data());
+  const int error =
+      posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, arg_pointers.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) throw std::runtime_error("cannot start " + args[0]);
 }

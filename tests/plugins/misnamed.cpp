@@ -4,8 +4,11 @@
 namespace {
 class Factory final : public lorafed::StrategyFactory {
  public:
-  std::unique_ptr<lorafed::Strategy> create_strategy(const lorafed::ConfigTable&) const override { return nullptr; }
-  std::unique_ptr<lorafed::ClientProcedure> create_client_procedure(const lorafed::ConfigTable&) const override {
+  std::unique_ptr<lorafed::Strategy> create_strategy(const lorafed::ConfigTable&) const override {
+    return nullptr;
+  }
+  std::unique_ptr<lorafed::ClientProcedure> create_client_procedure(
+      const lorafed::ConfigTable&) const override {
     return nullptr;
   }
 };

@@ -8,8 +8,11 @@ namespace {
 class ThrowingFactory final : public lorafed::StrategyFactory {
  public:
   ThrowingFactory() { throw std::runtime_error("cannot initialise: no licence"); }
-  std::unique_ptr<lorafed::Strategy> create_strategy(const lorafed::ConfigTable&) const override { return nullptr; }
-  std::unique_ptr<lorafed::ClientProcedure> create_client_procedure(const lorafed::ConfigTable&) const override {
+  std::unique_ptr<lorafed::Strategy> create_strategy(const lorafed::ConfigTable&) const override {
+    return nullptr;
+  }
+  std::unique_ptr<lorafed::ClientProcedure> create_client_procedure(
+      const lorafed::ConfigTable&) const override {
     return nullptr;
   }
 };

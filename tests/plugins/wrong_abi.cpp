@@ -5,9 +5,16 @@
 #include "lorafed/plugin.hpp"
 
 namespace wrong_abi {
-const lorafed::PluginInfo info{lorafed::kAbiVersion + 998, lorafed::PluginKind::kStrategy, "wrongabi", "9.9.9",
-                               "9.9.9", "none", "none"};
-lorafed::PluginFactory* factory() { return nullptr; }
+const lorafed::PluginInfo info{lorafed::kAbiVersion + 998,
+                               lorafed::PluginKind::kStrategy,
+                               "wrongabi",
+                               "9.9.9",
+                               "9.9.9",
+                               "none",
+                               "none"};
+lorafed::PluginFactory* factory() {
+  return nullptr;
+}
 }  // namespace wrong_abi
 
 BOOST_DLL_ALIAS(wrong_abi::info, lorafed_plugin_info)

@@ -32,24 +32,29 @@ TEST_CASE("named tensors use PEFT's factor names and convert back", "[adapter]")
   CHECK(tensors.contains("head.lora_B"));
   const Adapter back = adapter_from_named_tensors(tensors, 16.0);
   CHECK(at::equal(back.layers.at("head").a, adapter.layers.at("head").a));
-  CHECK_THROWS_WITH(adapter_from_named_tensors({{"fc1.weight", at::zeros({1})}}, 1.0), Contains("not a LoRA factor"));
+  CHECK_THROWS_WITH(adapter_from_named_tensors({{"fc1.weight", at::zeros({1})}}, 1.0),
+                    Contains("not a LoRA factor"));
 }
 
 TEST_CASE("dense_delta is scale times B A", "[adapter]") {
   Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
   adapter.layers.at("fc1").b = at::randn({5, 2});
-  const at::Tensor expected = 8.0 * at::matmul(adapter.layers.at("fc1").b, adapter.layers.at("fc1").a);
+  const at::Tensor expected =
+      8.0 * at::matmul(adapter.layers.at("fc1").b, adapter.layers.at("fc1").a);
   CHECK(at::allclose(adapter.dense_delta().at("fc1"), expected));
 }
 
-TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite values", "[adapter]") {
+TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite values",
+          "[adapter]") {
   SECTION("wrong shape") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
     adapter.layers.at("fc1").a = at::zeros({2, 7});
-    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("layer 'fc1'") && Contains("expected A 2×6"));
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8),
+                      Contains("layer 'fc1'") && Contains("expected A 2×6"));
   }
   SECTION("rank above the client's maximum") {
-    CHECK_THROWS_WITH(validate_adapter(init_adapter(kSpec, 4, 16.0, 1), kSpec, 2), Contains("outside 1..2"));
+    CHECK_THROWS_WITH(validate_adapter(init_adapter(kSpec, 4, 16.0, 1), kSpec, 2),
+                      Contains("outside 1..2"));
   }
   SECTION("missing layer") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);

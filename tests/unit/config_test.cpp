@@ -3,9 +3,9 @@
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
 
+using Catch::Matchers::Contains;
 using lorafed::ConfigError;
 using lorafed::ConfigTable;
-using Catch::Matchers::Contains;
 
 TEST_CASE("typed values are read, with ints accepted as floats", "[config]") {
   const auto config = ConfigTable::parse_string(R"(
@@ -26,11 +26,14 @@ verbose = true
   CHECK(strategy.get<std::int64_t>("absent", 7) == 7);
 }
 
-TEST_CASE("a value of the wrong type names the key, the table, the file and both types", "[config]") {
-  const auto config = ConfigTable::parse_string("[train]\nlearning_rate = \"fast\"\n", "examples/x.toml");
-  CHECK_THROWS_MATCHES(config.section("train").get<double>("learning_rate", 0.1), ConfigError,
-                       Catch::Matchers::Message(
-                           "[train] key 'learning_rate' in examples/x.toml must be a float, got a string"));
+TEST_CASE("a value of the wrong type names the key, the table, the file and both types",
+          "[config]") {
+  const auto config =
+      ConfigTable::parse_string("[train]\nlearning_rate = \"fast\"\n", "examples/x.toml");
+  CHECK_THROWS_MATCHES(
+      config.section("train").get<double>("learning_rate", 0.1), ConfigError,
+      Catch::Matchers::Message(
+          "[train] key 'learning_rate' in examples/x.toml must be a float, got a string"));
 }
 
 TEST_CASE("a wrong element type in an array names its position", "[config]") {
@@ -76,11 +79,13 @@ x = 1
 }
 
 TEST_CASE("a syntax error names the file and line", "[config]") {
-  CHECK_THROWS_WITH(ConfigTable::parse_string("[a]\nb = = 1\n", "bad.toml"), Contains("bad.toml:2"));
+  CHECK_THROWS_WITH(ConfigTable::parse_string("[a]\nb = = 1\n", "bad.toml"),
+                    Contains("bad.toml:2"));
 }
 
 TEST_CASE("a missing file is an error naming it", "[config]") {
-  CHECK_THROWS_WITH(ConfigTable::parse_file("/nonexistent/x.toml"), Contains("/nonexistent/x.toml"));
+  CHECK_THROWS_WITH(ConfigTable::parse_file("/nonexistent/x.toml"),
+                    Contains("/nonexistent/x.toml"));
 }
 
 TEST_CASE("set_from_text overrides and creates keys, bare words as strings", "[config]") {
@@ -90,7 +95,8 @@ TEST_CASE("set_from_text overrides and creates keys, bare words as strings", "[c
   config.set_from_text("lora.ranks", "[2, 4]");
   CHECK(config.section("transport").require<std::string>("name") == "inproc");
   CHECK(config.section("federation").require<std::int64_t>("rounds") == 12);
-  CHECK(config.section("lora").require<std::vector<std::int64_t>>("ranks") == std::vector<std::int64_t>{2, 4});
+  CHECK(config.section("lora").require<std::vector<std::int64_t>>("ranks") ==
+        std::vector<std::int64_t>{2, 4});
 }
 
 TEST_CASE("a section that is not a table is an error", "[config]") {

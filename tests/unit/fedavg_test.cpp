@@ -21,7 +21,8 @@ Adapter random_adapter(std::int64_t rank) {
   Adapter adapter;
   adapter.alpha = 16;
   for (const TargetLayer& layer : kSpec.targets) {
-    adapter.layers[layer.name] = {at::randn({rank, layer.in_features}), at::randn({layer.out_features, rank})};
+    adapter.layers[layer.name] = {at::randn({rank, layer.in_features}),
+                                  at::randn({layer.out_features, rank})};
   }
   return adapter;
 }
@@ -32,14 +33,16 @@ TEST_CASE("fedavg averages A and B separately, weighted by examples", "[fedavg]"
   at::manual_seed(1);
   auto strategy = make_fedavg();
   strategy->initialize(StrategyContext{kSpec, 16.0, 3});
-  const std::vector<ClientInfo> clients = {{"a", 4, 100, "test-model"}, {"b", 4, 300, "test-model"}};
+  const std::vector<ClientInfo> clients = {{"a", 4, 100, "test-model"},
+                                           {"b", 4, 300, "test-model"}};
   const auto instructions = strategy->configure_fit(1, clients);
   REQUIRE(instructions.size() == 2);
   // LoRA initialisation: B is zero, A is not.
   CHECK(instructions[0].adapter.layers.at("fc1").b.abs().sum().item<double>() == 0.0);
   CHECK(instructions[0].adapter.layers.at("fc1").a.abs().sum().item<double>() > 0.0);
 
-  const std::vector<FitResult> results = {{"a", random_adapter(4), 100, {}}, {"b", random_adapter(4), 300, {}}};
+  const std::vector<FitResult> results = {{"a", random_adapter(4), 100, {}},
+                                          {"b", random_adapter(4), 300, {}}};
   strategy->aggregate_fit(1, results, {});
 
   // By hand: p = (0.25, 0.75); ΔW = s · (Σ p B)(Σ p A) with s = 16 / 4.
@@ -64,11 +67,13 @@ TEST_CASE("fedavg with uniform weighting ignores example counts", "[fedavg]") {
   strategy->initialize(StrategyContext{kSpec, 16.0, 3});
   const std::vector<ClientInfo> clients = {{"a", 2, 10, "m"}, {"b", 2, 1000, "m"}};
   strategy->configure_fit(1, clients);
-  const std::vector<FitResult> results = {{"a", random_adapter(2), 10, {}}, {"b", random_adapter(2), 1000, {}}};
+  const std::vector<FitResult> results = {{"a", random_adapter(2), 10, {}},
+                                          {"b", random_adapter(2), 1000, {}}};
   strategy->aggregate_fit(1, results, {});
   const auto next = strategy->configure_fit(2, clients);
-  CHECK(at::allclose(next[0].adapter.layers.at("fc1").a,
-                     0.5 * (results[0].adapter.layers.at("fc1").a + results[1].adapter.layers.at("fc1").a)));
+  CHECK(at::allclose(
+      next[0].adapter.layers.at("fc1").a,
+      0.5 * (results[0].adapter.layers.at("fc1").a + results[1].adapter.layers.at("fc1").a)));
 }
 
 TEST_CASE("fedavg refuses clients of different ranks with a configuration error", "[fedavg]") {
@@ -94,5 +99,6 @@ TEST_CASE("fedavg state saves and restores the global adapter", "[fedavg]") {
   auto restored = make_fedavg();
   restored->initialize(StrategyContext{kSpec, 16.0, 3});
   restored->load_state(strategy->state());
-  for (const auto& [name, delta] : strategy->global_delta()) CHECK(at::equal(restored->global_delta().at(name), delta));
+  for (const auto& [name, delta] : strategy->global_delta())
+    CHECK(at::equal(restored->global_delta().at(name), delta));
 }

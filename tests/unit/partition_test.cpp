@@ -30,8 +30,10 @@ TEST_CASE("split_by_mix assigns every index to exactly one client", "[partition]
 
 TEST_CASE("partitions are reproducible from the seed and change with it", "[partition]") {
   const auto labels = make_labels(300, 10);
-  CHECK(split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2) == split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2));
-  CHECK(split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2) != split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 9), 2));
+  CHECK(split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2) ==
+        split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2));
+  CHECK(split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 1), 2) !=
+        split_by_mix(labels, dirichlet_mix(5, 10, 0.5, 9), 2));
 }
 
 TEST_CASE("iid gives every client about the same share of every class", "[partition]") {
@@ -54,7 +56,8 @@ TEST_CASE("small dirichlet alpha skews labels far more than a large one", "[part
     for (const auto& part : parts) {
       std::vector<double> per_class(10, 0);
       for (std::int64_t index : part) ++per_class[labels[index]];
-      total += *std::max_element(per_class.begin(), per_class.end()) / std::max<double>(1, part.size());
+      total +=
+          *std::max_element(per_class.begin(), per_class.end()) / std::max<double>(1, part.size());
     }
     return total / 10;
   };
@@ -62,7 +65,8 @@ TEST_CASE("small dirichlet alpha skews labels far more than a large one", "[part
   CHECK(skew(100.0) < 0.2);
 }
 
-TEST_CASE("the same mix applied to train and test gives each client the same label mix", "[partition]") {
+TEST_CASE("the same mix applied to train and test gives each client the same label mix",
+          "[partition]") {
   const auto train = make_labels(2000, 10);
   const auto test = make_labels(400, 10);
   const LabelMix mix = dirichlet_mix(5, 10, 0.5, 8);
@@ -71,9 +75,11 @@ TEST_CASE("the same mix applied to train and test gives each client the same lab
   for (std::size_t k = 0; k < 5; ++k) {
     for (std::int64_t c = 0; c < 10; ++c) {
       const double train_share = std::count_if(train_parts[k].begin(), train_parts[k].end(),
-                                               [&](std::int64_t i) { return train[i] == c; }) / 2000.0;
+                                               [&](std::int64_t i) { return train[i] == c; }) /
+                                 2000.0;
       const double test_share = std::count_if(test_parts[k].begin(), test_parts[k].end(),
-                                              [&](std::int64_t i) { return test[i] == c; }) / 400.0;
+                                              [&](std::int64_t i) { return test[i] == c; }) /
+                                400.0;
       CHECK(train_share == Approx(mix.share[k][c]).margin(0.005));
       CHECK(test_share == Approx(mix.share[k][c]).margin(0.005));
     }

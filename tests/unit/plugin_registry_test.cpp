@@ -6,9 +6,9 @@
 #include "lorafed/version.hpp"
 #include "src/plugin_registry.hpp"
 
+using Catch::Matchers::Contains;
 using lorafed::PluginError;
 using lorafed::PluginRegistry;
-using Catch::Matchers::Contains;
 
 namespace {
 const std::filesystem::path kBuilt = LORAFED_BUILD_PLUGIN_DIR;
@@ -23,16 +23,19 @@ TEST_CASE("a built-in strategy plugin loads, reports its info and makes objects"
   CHECK(plugin.description.abi_version == lorafed::kAbiVersion);
   CHECK(plugin.description.framework_version == lorafed::kFrameworkVersion);
   CHECK_THAT(plugin.description.torch_version, Contains("1.13"));
-  auto strategy = lorafed::keep_library_alive(plugin.factory->create_strategy(lorafed::ConfigTable()), plugin.factory);
+  auto strategy = lorafed::keep_library_alive(
+      plugin.factory->create_strategy(lorafed::ConfigTable()), plugin.factory);
   REQUIRE(strategy != nullptr);
 }
 
-TEST_CASE("an object made by a plugin keeps the library loaded after the registry is gone", "[plugins]") {
+TEST_CASE("an object made by a plugin keeps the library loaded after the registry is gone",
+          "[plugins]") {
   std::shared_ptr<lorafed::Strategy> strategy;
   {
     const PluginRegistry registry({kBuilt});
     const auto plugin = registry.strategy("fedavg");
-    strategy = lorafed::keep_library_alive(plugin.factory->create_strategy(lorafed::ConfigTable()), plugin.factory);
+    strategy = lorafed::keep_library_alive(plugin.factory->create_strategy(lorafed::ConfigTable()),
+                                           plugin.factory);
   }
   // Calling into the plugin's code after every other handle is gone.
   CHECK(strategy->global_delta().empty());
@@ -70,8 +73,9 @@ TEST_CASE("a file that is not a shared library at all is refused", "[plugins]") 
 }
 
 TEST_CASE("a plugin whose factory throws while loading is reported by name", "[plugins]") {
-  CHECK_THROWS_WITH(PluginRegistry::load_file(kBroken / "lorafed-strategy-throwing.so"),
-                    Contains("strategy plugin 'throwing' threw while loading") && Contains("no licence"));
+  CHECK_THROWS_WITH(
+      PluginRegistry::load_file(kBroken / "lorafed-strategy-throwing.so"),
+      Contains("strategy plugin 'throwing' threw while loading") && Contains("no licence"));
 }
 
 TEST_CASE("a plugin in a file named for another plugin is refused", "[plugins]") {
@@ -87,7 +91,8 @@ TEST_CASE("asking for a plugin of the wrong kind is refused", "[plugins]") {
 TEST_CASE("an unknown plugin name lists what is available", "[plugins]") {
   const PluginRegistry registry({kBuilt});
   CHECK_THROWS_WITH(registry.strategy("fedprox"), Contains("no strategy plugin named 'fedprox'") &&
-                                                       Contains("available: ") && Contains("fedavg"));
+                                                      Contains("available: ") &&
+                                                      Contains("fedavg"));
 }
 
 TEST_CASE("discovery lists loadable plugins and says why others were rejected", "[plugins]") {

@@ -16,7 +16,8 @@ std::filesystem::path temp_file(const std::string& name) {
 }
 
 // Writes a safetensors file byte by byte, as the format's specification says.
-void write_raw(const std::filesystem::path& path, const std::string& header, const std::vector<char>& data) {
+void write_raw(const std::filesystem::path& path, const std::string& header,
+               const std::vector<char>& data) {
   std::ofstream out(path, std::ios::binary);
   const std::uint64_t size = header.size();
   for (int i = 0; i < 8; ++i) out.put(static_cast<char>((size >> (8 * i)) & 0xff));
@@ -69,8 +70,11 @@ TEST_CASE("the written header follows the safetensors layout", "[safetensors]") 
 TEST_CASE("a file written by hand to the specification loads", "[safetensors]") {
   const auto path = temp_file("manual.safetensors");
   const float values[] = {1.5f, -2.0f};
-  std::vector<char> data(reinterpret_cast<const char*>(values), reinterpret_cast<const char*>(values) + 8);
-  write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":"v"}})", data);
+  std::vector<char> data(reinterpret_cast<const char*>(values),
+                         reinterpret_cast<const char*>(values) + 8);
+  write_raw(path,
+            R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":"v"}})",
+            data);
   const auto loaded = lorafed::load_safetensors(path);
   CHECK(at::equal(loaded.tensors.at("w"), at::tensor({1.5f, -2.0f})));
   CHECK(loaded.metadata.at("k") == "v");
@@ -85,21 +89,25 @@ TEST_CASE("corrupt files are refused with the reason", "[safetensors]") {
     CHECK_THROWS_AS(lorafed::load_safetensors(path), lorafed::FormatError);
   }
   SECTION("offsets past the data") {
-    write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::vector<char>(4));
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+              std::vector<char>(4));
     CHECK_THROWS_WITH(lorafed::load_safetensors(path), Contains("data_offsets out of range"));
   }
   SECTION("shape and offsets disagree") {
-    write_raw(path, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::vector<char>(8));
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+              std::vector<char>(8));
     CHECK_THROWS_WITH(lorafed::load_safetensors(path), Contains("shape needs 12 bytes"));
   }
   SECTION("unknown dtype") {
-    write_raw(path, R"({"w":{"dtype":"F8","shape":[2],"data_offsets":[0,2]}})", std::vector<char>(2));
+    write_raw(path, R"({"w":{"dtype":"F8","shape":[2],"data_offsets":[0,2]}})",
+              std::vector<char>(2));
     CHECK_THROWS_WITH(lorafed::load_safetensors(path), Contains("unsupported dtype"));
   }
   SECTION("overlapping tensors") {
-    write_raw(path,
-              R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-              std::vector<char>(8));
+    write_raw(
+        path,
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+        std::vector<char>(8));
     CHECK_THROWS_WITH(lorafed::load_safetensors(path), Contains("overlap"));
   }
   SECTION("not JSON") {

@@ -16,7 +16,8 @@ TEST_CASE("sampling takes ceil(fraction * n), at least the minimum, reproducibly
   CHECK(lorafed::sample_clients(ids, 0.01, 5, 42, 1).size() == 5);
   CHECK(lorafed::sample_clients(ids, 1.0, 1, 42, 1).size() == 100);
   std::vector<std::string> shuffled(ids.rbegin(), ids.rend());
-  CHECK(lorafed::sample_clients(shuffled, 0.1, 2, 42, 3) == first);  // order of registration does not matter
+  CHECK(lorafed::sample_clients(shuffled, 0.1, 2, 42, 3) ==
+        first);  // order of registration does not matter
 }
 
 TEST_CASE("over many rounds every client gets sampled", "[sampling]") {

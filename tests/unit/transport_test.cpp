@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstring>
 
@@ -21,7 +21,9 @@ Frame text_frame(const std::string& text) {
   return Frame::copy_of(std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
-std::string text_of(const Frame& frame) { return std::string(reinterpret_cast<const char*>(frame.data), frame.size); }
+std::string text_of(const Frame& frame) {
+  return std::string(reinterpret_cast<const char*>(frame.data), frame.size);
+}
 
 std::optional<Message> receive_within(Channel& channel, std::chrono::milliseconds total) {
   const auto deadline = std::chrono::steady_clock::now() + total;
@@ -83,7 +85,8 @@ TEST_CASE("inproc transport refuses a second bind and a connect to nothing", "[t
   auto transport = make_transport("inproc");
   auto server = transport->bind("inproc://taken");
   CHECK_THROWS_AS(transport->bind("inproc://taken"), Error);
-  CHECK_THROWS_WITH(transport->connect("inproc://nothing-here", "x"), Catch::Matchers::Contains("nothing is bound"));
+  CHECK_THROWS_WITH(transport->connect("inproc://nothing-here", "x"),
+                    Catch::Matchers::Contains("nothing is bound"));
 }
 
 TEST_CASE("zmq transport routes multi-frame messages over tcp", "[transport]") {
@@ -91,9 +94,11 @@ TEST_CASE("zmq transport routes multi-frame messages over tcp", "[transport]") {
 }
 
 TEST_CASE("zmq transport routes multi-frame messages over ipc", "[transport]") {
-  exchange_messages(*make_transport("zmq"), "ipc:///tmp/lorafed-test-" + std::to_string(::getpid()) + ".sock");
+  exchange_messages(*make_transport("zmq"),
+                    "ipc:///tmp/lorafed-test-" + std::to_string(::getpid()) + ".sock");
 }
 
 TEST_CASE("zmq transport reports an endpoint it cannot bind", "[transport]") {
-  CHECK_THROWS_WITH(make_transport("zmq")->bind("tcp://256.1.1.1:1"), Catch::Matchers::Contains("cannot bind"));
+  CHECK_THROWS_WITH(make_transport("zmq")->bind("tcp://256.1.1.1:1"),
+                    Catch::Matchers::Contains("cannot bind"));
 }

@@ -10,13 +10,15 @@ using Catch::Matchers::Contains;
 namespace {
 
 Envelope fit_res_with(lorafed::NamedTensors tensors) {
-  return Envelope{3, "client-1", kServerId, FitResBody{16.0, 1234, {{"train_loss", 0.25}}}, std::move(tensors)};
+  return Envelope{3, "client-1", kServerId, FitResBody{16.0, 1234, {{"train_loss", 0.25}}},
+                  std::move(tensors)};
 }
 
 // A copy of every frame's bytes, as a receiver sees them.
 lorafed::Message received_copy(const lorafed::Message& message) {
   lorafed::Message copy{message.peer, {}};
-  for (const auto& frame : message.frames) copy.frames.push_back(lorafed::Frame::copy_of(frame.bytes()));
+  for (const auto& frame : message.frames)
+    copy.frames.push_back(lorafed::Frame::copy_of(frame.bytes()));
   return copy;
 }
 
@@ -25,7 +27,11 @@ lorafed::Message received_copy(const lorafed::Message& message) {
 TEST_CASE("every message kind survives encode and decode", "[wire]") {
   const std::vector<Body> bodies = {
       RegisterBody{16, "mlp-784x256", 5000},
-      FitInsBody{32.0, {{"lr", 0.1}, {"prune", true}, {"rank", std::int64_t{8}}, {"mode", std::string("merge")}}},
+      FitInsBody{32.0,
+                 {{"lr", 0.1},
+                  {"prune", true},
+                  {"rank", std::int64_t{8}},
+                  {"mode", std::string("merge")}}},
       FitResBody{32.0, 77, {{"train_loss", 0.5}}},
       EvaluateInsBody{8.0, {}},
       EvaluateResBody{100, 0.75, {{"accuracy", 0.9}}},
@@ -66,7 +72,8 @@ TEST_CASE("tensors round-trip exactly, small ones packed and large ones framed",
                                    {"fc1.lora_B", at::randn({256, 8})},
                                    {"head.lora_A", at::randn({2, 3})},
                                    {"scalar", at::randn({})}};
-  const lorafed::Message message = encode(fit_res_with(tensors), EncodeOptions{64 * 1024, WireDtype::kFloat32});
+  const lorafed::Message message =
+      encode(fit_res_with(tensors), EncodeOptions{64 * 1024, WireDtype::kFloat32});
   const Envelope got = decode(received_copy(message), DecodeLimits{64 * 1024});
   REQUIRE(got.tensors.size() == tensors.size());
   for (const auto& [name, tensor] : tensors) {
@@ -75,12 +82,15 @@ TEST_CASE("tensors round-trip exactly, small ones packed and large ones framed",
   }
 }
 
-TEST_CASE("a tensor larger than one frame is split over frames of at most max_frame_bytes", "[wire]") {
+TEST_CASE("a tensor larger than one frame is split over frames of at most max_frame_bytes",
+          "[wire]") {
   const std::size_t max_frame = 4096;
   const at::Tensor big = at::randn({3000});  // 12,000 bytes: three frames
-  const lorafed::Message message = encode(fit_res_with({{"big", big}}), EncodeOptions{max_frame, WireDtype::kFloat32});
+  const lorafed::Message message =
+      encode(fit_res_with({{"big", big}}), EncodeOptions{max_frame, WireDtype::kFloat32});
   REQUIRE(message.frames.size() == 1 + 3);
-  for (std::size_t i = 1; i < message.frames.size(); ++i) CHECK(message.frames[i].size <= max_frame);
+  for (std::size_t i = 1; i < message.frames.size(); ++i)
+    CHECK(message.frames[i].size <= max_frame);
   CHECK(message.frames[1].size + message.frames[2].size + message.frames[3].size == 12000);
   const Envelope got = decode(received_copy(message), DecodeLimits{max_frame});
   CHECK(at::equal(got.tensors.at("big"), big));
@@ -88,7 +98,8 @@ TEST_CASE("a tensor larger than one frame is split over frames of at most max_fr
 
 TEST_CASE("large tensors are sent without copying their storage", "[wire]") {
   const at::Tensor big = at::randn({1024});  // 4096 bytes: exactly one frame
-  const lorafed::Message message = encode(fit_res_with({{"big", big}}), EncodeOptions{4096, WireDtype::kFloat32});
+  const lorafed::Message message =
+      encode(fit_res_with({{"big", big}}), EncodeOptions{4096, WireDtype::kFloat32});
   REQUIRE(message.frames.size() == 2);
   CHECK(message.frames[1].data == static_cast<const std::byte*>(big.data_ptr()));
   // A receiver handed those very frames (the inproc transport) decodes a view, not a copy.
@@ -99,7 +110,8 @@ TEST_CASE("large tensors are sent without copying their storage", "[wire]") {
 TEST_CASE("half-precision wire dtypes round-trip to float32 within their precision", "[wire]") {
   const at::Tensor tensor = at::randn({64, 64});
   for (WireDtype dtype : {WireDtype::kFloat16, WireDtype::kBFloat16}) {
-    const lorafed::Message message = encode(fit_res_with({{"t", tensor}}), EncodeOptions{1 << 20, dtype});
+    const lorafed::Message message =
+        encode(fit_res_with({{"t", tensor}}), EncodeOptions{1 << 20, dtype});
     const Envelope got = decode(received_copy(message));
     CHECK(got.tensors.at("t").scalar_type() == at::kFloat);
     CHECK(at::allclose(got.tensors.at("t"), tensor, 1e-2, 1e-2));
@@ -108,7 +120,8 @@ TEST_CASE("half-precision wire dtypes round-trip to float32 within their precisi
 }
 
 TEST_CASE("corrupted and hostile messages are rejected, never trusted", "[wire]") {
-  const lorafed::Message good = encode(fit_res_with({{"a", at::randn({16, 16})}}), EncodeOptions{1 << 20});
+  const lorafed::Message good =
+      encode(fit_res_with({{"a", at::randn({16, 16})}}), EncodeOptions{1 << 20});
   lorafed::Message bad = received_copy(good);
   SECTION("flipped bytes in the envelope") {
     std::vector<std::byte> bytes(bad.frames[0].bytes().begin(), bad.frames[0].bytes().end());
@@ -122,7 +135,8 @@ TEST_CASE("corrupted and hostile messages are rejected, never trusted", "[wire]"
   }
   SECTION("random bytes") {
     std::vector<std::byte> noise(200);
-    for (std::size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<std::byte>((i * 7919) % 251);
+    for (std::size_t i = 0; i < noise.size(); ++i)
+      noise[i] = static_cast<std::byte>((i * 7919) % 251);
     bad.frames = {lorafed::Frame::adopt(noise)};
     CHECK_THROWS_AS(decode(bad), DecodeError);
   }

@@ -57,7 +57,8 @@ std::map<std::string, std::weak_ptr<Hub>> registry;
 
 class BoundChannel final : public lorafed::Channel {
  public:
-  BoundChannel(std::string endpoint, std::shared_ptr<Hub> hub) : endpoint_(std::move(endpoint)), hub_(std::move(hub)) {}
+  BoundChannel(std::string endpoint, std::shared_ptr<Hub> hub)
+      : endpoint_(std::move(endpoint)), hub_(std::move(hub)) {}
   ~BoundChannel() override { close(); }
 
   void send(Message message) override {
@@ -73,7 +74,9 @@ class BoundChannel final : public lorafed::Channel {
     }
     peer->push(std::move(message));
   }
-  std::optional<Message> receive(std::chrono::milliseconds timeout) override { return hub_->server.pop(timeout); }
+  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
+    return hub_->server.pop(timeout);
+  }
   void close() override {
     if (!hub_) return;
     hub_->server.close();
@@ -97,7 +100,9 @@ class ConnectedChannel final : public lorafed::Channel {
     message.peer = identity_;
     hub_->server.push(std::move(message));
   }
-  std::optional<Message> receive(std::chrono::milliseconds timeout) override { return inbox_->pop(timeout); }
+  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
+    return inbox_->pop(timeout);
+  }
   void close() override {
     if (!inbox_) return;
     inbox_->close();
@@ -117,14 +122,16 @@ class InprocTransport final : public lorafed::Transport {
   std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint) override {
     std::lock_guard lock(registry_mutex);
     if (!registry[endpoint].expired()) {
-      throw lorafed::Error("inproc transport: endpoint '" + endpoint + "' is already bound in this process");
+      throw lorafed::Error("inproc transport: endpoint '" + endpoint +
+                           "' is already bound in this process");
     }
     auto hub = std::make_shared<Hub>();
     registry[endpoint] = hub;
     return std::make_unique<BoundChannel>(endpoint, std::move(hub));
   }
 
-  std::unique_ptr<lorafed::Channel> connect(const std::string& endpoint, const std::string& identity) override {
+  std::unique_ptr<lorafed::Channel> connect(const std::string& endpoint,
+                                            const std::string& identity) override {
     std::shared_ptr<Hub> hub;
     {
       std::lock_guard lock(registry_mutex);

@@ -17,7 +17,9 @@ struct ZmqOptions {
   int linger_ms = 2000;
 };
 
-void release_owner(void*, void* hint) { delete static_cast<std::shared_ptr<const void>*>(hint); }
+void release_owner(void*, void* hint) {
+  delete static_cast<std::shared_ptr<const void>*>(hint);
+}
 
 zmq::message_t to_zmq(const Frame& frame) {
   if (!frame.owner) return zmq::message_t(frame.data, frame.size);
@@ -33,8 +35,11 @@ Frame from_zmq(zmq::message_t&& part) {
 
 class ZmqChannel final : public lorafed::Channel {
  public:
-  ZmqChannel(std::shared_ptr<zmq::context_t> context, zmq::socket_type type, const ZmqOptions& options)
-      : context_(std::move(context)), socket_(*context_, type), routed_(type == zmq::socket_type::router) {
+  ZmqChannel(std::shared_ptr<zmq::context_t> context, zmq::socket_type type,
+             const ZmqOptions& options)
+      : context_(std::move(context)),
+        socket_(*context_, type),
+        routed_(type == zmq::socket_type::router) {
     socket_.set(zmq::sockopt::maxmsgsize, options.max_part_bytes);
     socket_.set(zmq::sockopt::sndhwm, options.high_water_mark);
     socket_.set(zmq::sockopt::rcvhwm, options.high_water_mark);
@@ -45,11 +50,13 @@ class ZmqChannel final : public lorafed::Channel {
   zmq::socket_t& socket() { return socket_; }
 
   void send(Message message) override {
-    if (message.frames.empty()) throw lorafed::Error("zmq transport: cannot send a message with no frames");
+    if (message.frames.empty())
+      throw lorafed::Error("zmq transport: cannot send a message with no frames");
     if (routed_) socket_.send(zmq::buffer(message.peer), zmq::send_flags::sndmore);
     for (std::size_t i = 0; i < message.frames.size(); ++i) {
       const bool last = i + 1 == message.frames.size();
-      socket_.send(to_zmq(message.frames[i]), last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      socket_.send(to_zmq(message.frames[i]),
+                   last ? zmq::send_flags::none : zmq::send_flags::sndmore);
     }
   }
 
@@ -83,7 +90,8 @@ class ZmqChannel final : public lorafed::Channel {
 
 class ZmqTransport final : public lorafed::Transport {
  public:
-  explicit ZmqTransport(ZmqOptions options) : options_(options), context_(std::make_shared<zmq::context_t>(1)) {}
+  explicit ZmqTransport(ZmqOptions options)
+      : options_(options), context_(std::make_shared<zmq::context_t>(1)) {}
 
   std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint) override {
     auto channel = std::make_unique<ZmqChannel>(context_, zmq::socket_type::router, options_);
@@ -98,7 +106,8 @@ class ZmqTransport final : public lorafed::Transport {
     return channel;
   }
 
-  std::unique_ptr<lorafed::Channel> connect(const std::string& endpoint, const std::string& identity) override {
+  std::unique_ptr<lorafed::Channel> connect(const std::string& endpoint,
+                                            const std::string& identity) override {
     auto channel = std::make_unique<ZmqChannel>(context_, zmq::socket_type::dealer, options_);
     channel->socket().set(zmq::sockopt::routing_id, identity);
     try {
@@ -122,10 +131,13 @@ class ZmqTransportFactory final : public lorafed::TransportFactory {
     if (options.max_part_bytes < 1024) {
       lorafed::throw_config_error(config, "max_part_bytes", "must be at least 1024");
     }
-    options.high_water_mark = static_cast<int>(config.get<std::int64_t>("high_water_mark", options.high_water_mark));
-    if (options.high_water_mark < 1) lorafed::throw_config_error(config, "high_water_mark", "must be positive");
+    options.high_water_mark =
+        static_cast<int>(config.get<std::int64_t>("high_water_mark", options.high_water_mark));
+    if (options.high_water_mark < 1)
+      lorafed::throw_config_error(config, "high_water_mark", "must be positive");
     options.linger_ms = static_cast<int>(config.get<std::int64_t>("linger_ms", options.linger_ms));
-    if (options.linger_ms < 0) lorafed::throw_config_error(config, "linger_ms", "must not be negative");
+    if (options.linger_ms < 0)
+      lorafed::throw_config_error(config, "linger_ms", "must not be negative");
     return std::make_unique<ZmqTransport>(options);
   }
 };

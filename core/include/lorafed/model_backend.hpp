@@ -6,6 +6,7 @@
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/config.hpp"
+#include "lorafed/config_value.hpp"
 #include "lorafed/export.hpp"
 #include "lorafed/model_spec.hpp"
 #include "lorafed/named_tensors.hpp"
@@ -40,7 +41,7 @@ struct TrainReport {
 struct EvalReport {
   std::int64_t num_examples = 0;
   double loss = 0.0;
-  double accuracy = 0.0;
+  Metrics metrics;  // e.g. "accuracy" for classifiers
 };
 
 // A LibTorch model with LoRA target layers and its data (DESIGN §3).
@@ -59,6 +60,10 @@ class LORAFED_API ModelBackend {
   // Evaluates W0 + delta per target layer from now on, with no LoRA factors
   // (the server's view of a global model; an empty map is the base model).
   virtual void install_merged_delta(const NamedTensors& delta_per_layer) = 0;
+
+  // Adds scale·B·A of `adapter` to this instance's base weights for good
+  // (FLoRA's merge); other instances sharing the base are not affected.
+  virtual void merge_adapter(const Adapter& adapter) = 0;
 
   // Trains `group` for options.local_steps steps or options.local_epochs
   // epochs; `seed` fixes batch order so a run is reproducible.

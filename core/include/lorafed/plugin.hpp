@@ -84,13 +84,13 @@ inline constexpr const char* kPluginFactorySymbol = "lorafed_plugin_factory";
 #define LORAFED_PLUGIN_STRINGIFY_(x) #x
 #define LORAFED_PLUGIN_STRINGIFY(x) LORAFED_PLUGIN_STRINGIFY_(x)
 
-#define LORAFED_DEFINE_PLUGIN_(KIND, BASE, NAME, VERSION, FACTORY)                         \
+#define LORAFED_DEFINE_PLUGIN_(KIND, BASE, NAME, VERSION, FACTORY)                        \
   static_assert(std::is_base_of_v<BASE, FACTORY>,                                         \
                 #FACTORY " must derive from " #BASE " for a " #KIND " plugin");           \
   namespace lorafed_plugin_export {                                                       \
   const ::lorafed::PluginInfo lorafed_plugin_info_record{                                 \
-      ::lorafed::kAbiVersion,         KIND,     NAME, VERSION, ::lorafed::kFrameworkVersion, \
-      "g++ " __VERSION__, TORCH_VERSION};                                                 \
+      ::lorafed::kAbiVersion, KIND,         NAME, VERSION, ::lorafed::kFrameworkVersion,  \
+      "g++ " __VERSION__,     TORCH_VERSION};                                             \
   ::lorafed::PluginFactory* lorafed_plugin_factory_function() {                           \
     return ::lorafed::detail::plugin_factory_instance<FACTORY>();                         \
   }                                                                                       \
@@ -98,9 +98,12 @@ inline constexpr const char* kPluginFactorySymbol = "lorafed_plugin_factory";
   BOOST_DLL_ALIAS(lorafed_plugin_export::lorafed_plugin_info_record, lorafed_plugin_info) \
   BOOST_DLL_ALIAS(lorafed_plugin_export::lorafed_plugin_factory_function, lorafed_plugin_factory)
 
-#define LORAFED_STRATEGY_PLUGIN(NAME, VERSION, FACTORY) \
-  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kStrategy, ::lorafed::StrategyFactory, NAME, VERSION, FACTORY)
-#define LORAFED_MODEL_PLUGIN(NAME, VERSION, FACTORY) \
-  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kModel, ::lorafed::ModelFactory, NAME, VERSION, FACTORY)
-#define LORAFED_TRANSPORT_PLUGIN(NAME, VERSION, FACTORY) \
-  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kTransport, ::lorafed::TransportFactory, NAME, VERSION, FACTORY)
+#define LORAFED_STRATEGY_PLUGIN(NAME, VERSION, FACTORY)                                      \
+  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kStrategy, ::lorafed::StrategyFactory, NAME, \
+                         VERSION, FACTORY)
+#define LORAFED_MODEL_PLUGIN(NAME, VERSION, FACTORY)                                            \
+  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kModel, ::lorafed::ModelFactory, NAME, VERSION, \
+                         FACTORY)
+#define LORAFED_TRANSPORT_PLUGIN(NAME, VERSION, FACTORY)                                       \
+  LORAFED_DEFINE_PLUGIN_(::lorafed::PluginKind::kTransport, ::lorafed::TransportFactory, NAME, \
+                         VERSION, FACTORY)

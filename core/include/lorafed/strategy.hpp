@@ -22,10 +22,14 @@ struct ClientInfo {
 };
 
 // What one client gets for a round: its adapter at its own rank, plus config.
+// Tensors are sent without copying: do not modify them in place afterwards.
 struct FitInstruction {
   std::string client_id;
   Adapter adapter;
   ConfigMap config;
+  // An adapter the client merges into its base weights before training
+  // (FLoRA); empty for most strategies.
+  Adapter merge = {};
 };
 
 struct FitResult {

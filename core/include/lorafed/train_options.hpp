@@ -12,7 +12,7 @@ namespace lorafed {
 struct LORAFED_API TrainOptions {
   std::string optimizer = "sgd";  // "sgd" or "adamw"
   double learning_rate = 0.05;
-  double momentum = 0.0;       // sgd only
+  double momentum = 0.0;  // sgd only
   double weight_decay = 0.0;
   std::int64_t local_epochs = 1;
   std::int64_t local_steps = 0;  // > 0: this many steps instead of epochs

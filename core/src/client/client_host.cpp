@@ -7,12 +7,15 @@
 
 namespace lorafed {
 
-ClientHost::ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel, Options options)
+ClientHost::ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel,
+                       Options options)
     : channel_(channel), options_(options) {
   for (auto& client : clients) clients_.emplace(client->id(), std::move(client));
 }
 
-void ClientHost::send(const wire::Envelope& envelope) { channel_.send(wire::encode(envelope, options_.encode)); }
+void ClientHost::send(const wire::Envelope& envelope) {
+  channel_.send(wire::encode(envelope, options_.encode));
+}
 
 void ClientHost::flush_outbox() {
   std::deque<Message> ready;
@@ -35,9 +38,12 @@ bool ClientHost::run() {
     flush_outbox();
     std::optional<Message> message = channel_.receive(std::chrono::milliseconds(5));
     if (!message) {
-      if (std::chrono::steady_clock::now() - last_heard > options_.server_silence_timeout && in_flight_ == 0) {
-        spdlog::error("no message from the server for {}s (client.server_silence_timeout_s); giving up",
-                      std::chrono::duration_cast<std::chrono::seconds>(options_.server_silence_timeout).count());
+      if (std::chrono::steady_clock::now() - last_heard > options_.server_silence_timeout &&
+          in_flight_ == 0) {
+        spdlog::error(
+            "no message from the server for {}s (client.server_silence_timeout_s); giving up",
+            std::chrono::duration_cast<std::chrono::seconds>(options_.server_silence_timeout)
+                .count());
         return false;
       }
       continue;
@@ -53,10 +59,12 @@ bool ClientHost::run() {
     std::visit(
         [&](const auto& body) {
           using Body = std::decay_t<decltype(body)>;
-          if constexpr (std::is_same_v<Body, wire::FitInsBody> || std::is_same_v<Body, wire::EvaluateInsBody>) {
+          if constexpr (std::is_same_v<Body, wire::FitInsBody> ||
+                        std::is_same_v<Body, wire::EvaluateInsBody>) {
             const auto client = clients_.find(envelope.recipient);
             if (client == clients_.end()) {
-              spdlog::warn("instruction for '{}', which this host does not serve", envelope.recipient);
+              spdlog::warn("instruction for '{}', which this host does not serve",
+                           envelope.recipient);
               return;
             }
             ++in_flight_;

@@ -28,7 +28,8 @@ class ClientHost {
     std::chrono::milliseconds server_silence_timeout{600'000};
   };
 
-  ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel, Options options);
+  ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel,
+             Options options);
 
   // Registers every client, then serves instructions until the server says
   // Shutdown (returns true) or stays silent past the timeout (returns false).

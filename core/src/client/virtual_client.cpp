@@ -18,9 +18,12 @@ VirtualClient::VirtualClient(Options options, std::shared_ptr<ModelBackend> mode
       spec_(model_->spec()) {}
 
 wire::Envelope VirtualClient::registration() const {
-  return wire::Envelope{0, options_.id, wire::kServerId,
-                        wire::RegisterBody{options_.rank, spec_.model_id, model_->num_train_examples()},
-                        {}};
+  return wire::Envelope{
+      0,
+      options_.id,
+      wire::kServerId,
+      wire::RegisterBody{options_.rank, spec_.model_id, model_->num_train_examples()},
+      {}};
 }
 
 wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
@@ -30,40 +33,66 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
   context.client_index = options_.index;
   context.rank = options_.rank;
   context.round = static_cast<int>(instruction.round);
-  context.seed = derive_seed(options_.seed, {static_cast<std::uint64_t>(options_.index), instruction.round});
+  context.seed =
+      derive_seed(options_.seed, {static_cast<std::uint64_t>(options_.index), instruction.round});
   context.train = options_.train;
   try {
-    if (std::holds_alternative<wire::FitInsBody>(instruction.body)) return fit(instruction, context);
-    if (std::holds_alternative<wire::EvaluateInsBody>(instruction.body)) return evaluate(instruction, context);
+    if (std::holds_alternative<wire::FitInsBody>(instruction.body))
+      return fit(instruction, context);
+    if (std::holds_alternative<wire::EvaluateInsBody>(instruction.body))
+      return evaluate(instruction, context);
     throw Error(std::string("cannot handle ") + wire::body_name(instruction.body));
   } catch (const std::exception& error) {
     spdlog::error("{}: round {}: {}", options_.id, instruction.round, error.what());
-    return wire::Envelope{instruction.round, options_.id, wire::kServerId,
-                          wire::ErrorBody{wire::ErrorCode::kClientFailure, error.what()}, {}};
+    return wire::Envelope{instruction.round,
+                          options_.id,
+                          wire::kServerId,
+                          wire::ErrorBody{wire::ErrorCode::kClientFailure, error.what()},
+                          {}};
   }
 }
 
 wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const ClientContext& context) {
   const auto& body = std::get<wire::FitInsBody>(instruction.body);
-  Adapter adapter = adapter_from_named_tensors(instruction.tensors, body.alpha);
-  validate_adapter(adapter, spec_, options_.rank);
+  NamedTensors own, merge;
+  const std::string prefix = wire::kMergePrefix;
+  for (const auto& [name, tensor] : instruction.tensors) {
+    if (name.starts_with(prefix)) {
+      merge.emplace(name.substr(prefix.size()), tensor);
+    } else {
+      own.emplace(name, tensor);
+    }
+  }
+  FitInstruction fit_instruction{options_.id, adapter_from_named_tensors(own, body.alpha), body.config};
+  validate_adapter(fit_instruction.adapter, spec_, options_.rank);
+  if (!merge.empty()) {
+    fit_instruction.merge = adapter_from_named_tensors(merge, body.merge_alpha);
+    // A product to merge may have any rank (FLoRA's stack grows with the clients).
+    validate_adapter(fit_instruction.merge, spec_, INT64_MAX);
+  }
   const auto started = std::chrono::steady_clock::now();
-  FitOutcome outcome = procedure_->fit(*model_, FitInstruction{options_.id, std::move(adapter), body.config}, context);
-  outcome.metrics["fit_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return wire::Envelope{instruction.round, options_.id, wire::kServerId,
-                        wire::FitResBody{outcome.adapter.alpha, outcome.num_examples, std::move(outcome.metrics)},
-                        to_named_tensors(outcome.adapter)};
+  FitOutcome outcome = procedure_->fit(*model_, fit_instruction, context);
+  outcome.metrics["fit_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return wire::Envelope{
+      instruction.round, options_.id, wire::kServerId,
+      wire::FitResBody{outcome.adapter.alpha, outcome.num_examples, std::move(outcome.metrics)},
+      to_named_tensors(outcome.adapter)};
 }
 
-wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction, const ClientContext& context) {
+wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction,
+                                       const ClientContext& context) {
   const auto& body = std::get<wire::EvaluateInsBody>(instruction.body);
   Adapter adapter = adapter_from_named_tensors(instruction.tensors, body.alpha);
   validate_adapter(adapter, spec_, options_.rank);
-  EvaluateOutcome outcome =
-      procedure_->evaluate(*model_, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
-  return wire::Envelope{instruction.round, options_.id, wire::kServerId,
-                        wire::EvaluateResBody{outcome.num_examples, outcome.loss, std::move(outcome.metrics)},
-                        {}};
+  EvaluateOutcome outcome = procedure_->evaluate(
+      *model_, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
+  return wire::Envelope{
+      instruction.round,
+      options_.id,
+      wire::kServerId,
+      wire::EvaluateResBody{outcome.num_examples, outcome.loss, std::move(outcome.metrics)},
+      {}};
 }
 
 }  // namespace lorafed

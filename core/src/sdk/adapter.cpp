@@ -32,7 +32,8 @@ double Adapter::scale() const {
 NamedTensors Adapter::dense_delta() const {
   NamedTensors delta;
   const double s = scale();
-  for (const auto& [name, factors] : layers) delta.emplace(name, at::matmul(factors.b, factors.a).mul_(s));
+  for (const auto& [name, factors] : layers)
+    delta.emplace(name, at::matmul(factors.b, factors.a).mul_(s));
   return delta;
 }
 
@@ -77,18 +78,22 @@ Adapter adapter_from_named_tensors(const NamedTensors& tensors, double alpha) {
 
 void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_t max_rank) {
   if (!std::isfinite(adapter.alpha) || adapter.alpha <= 0) {
-    throw FormatError("adapter alpha " + std::to_string(adapter.alpha) + " is not a positive number");
+    throw FormatError("adapter alpha " + std::to_string(adapter.alpha) +
+                      " is not a positive number");
   }
   for (const auto& [name, factors] : adapter.layers) {
     (void)factors;
     bool known = false;
     for (const TargetLayer& layer : spec.targets) known = known || layer.name == name;
-    if (!known) throw FormatError("adapter layer '" + name + "' is not a target of model '" + spec.model_id + "'");
+    if (!known)
+      throw FormatError("adapter layer '" + name + "' is not a target of model '" + spec.model_id +
+                        "'");
   }
   const std::int64_t rank = adapter.rank();
   for (const TargetLayer& layer : spec.targets) {
     const auto found = adapter.layers.find(layer.name);
-    if (found == adapter.layers.end()) throw FormatError("adapter lacks target layer '" + layer.name + "'");
+    if (found == adapter.layers.end())
+      throw FormatError("adapter lacks target layer '" + layer.name + "'");
     const LoraFactors& factors = found->second;
     auto shape_text = [](const at::Tensor& t) {
       std::string text;
@@ -96,22 +101,28 @@ void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_
       return text;
     };
     const std::string where = "layer '" + layer.name + "'";
-    if (factors.a.dim() != 2 || factors.b.dim() != 2) throw FormatError(where + ": factors must be matrices");
+    if (factors.a.dim() != 2 || factors.b.dim() != 2)
+      throw FormatError(where + ": factors must be matrices");
     if (factors.a.scalar_type() != at::kFloat || factors.b.scalar_type() != at::kFloat) {
       throw FormatError(where + ": factors must be float32");
     }
     const std::int64_t r = factors.a.size(0);
-    if (r != rank) throw FormatError(where + ": rank " + std::to_string(r) + " differs from the adapter's " + std::to_string(rank));
+    if (r != rank)
+      throw FormatError(where + ": rank " + std::to_string(r) + " differs from the adapter's " +
+                        std::to_string(rank));
     if (r < 1 || r > max_rank) {
-      throw FormatError(where + ": rank " + std::to_string(r) + " outside 1.." + std::to_string(max_rank));
+      throw FormatError(where + ": rank " + std::to_string(r) + " outside 1.." +
+                        std::to_string(max_rank));
     }
     if (factors.a.size(1) != layer.in_features || factors.b.size(0) != layer.out_features ||
         factors.b.size(1) != r) {
-      throw FormatError(where + ": expected A " + std::to_string(r) + "×" + std::to_string(layer.in_features) +
-                        " and B " + std::to_string(layer.out_features) + "×" + std::to_string(r) +
-                        ", got A " + shape_text(factors.a) + " and B " + shape_text(factors.b));
+      throw FormatError(where + ": expected A " + std::to_string(r) + "×" +
+                        std::to_string(layer.in_features) + " and B " +
+                        std::to_string(layer.out_features) + "×" + std::to_string(r) + ", got A " +
+                        shape_text(factors.a) + " and B " + shape_text(factors.b));
     }
-    if (!at::isfinite(factors.a).all().item<bool>() || !at::isfinite(factors.b).all().item<bool>()) {
+    if (!at::isfinite(factors.a).all().item<bool>() ||
+        !at::isfinite(factors.b).all().item<bool>()) {
       throw FormatError(where + ": factors contain NaN or Inf");
     }
   }
@@ -125,7 +136,8 @@ Adapter init_adapter(const ModelSpec& spec, std::int64_t rank, double alpha, std
   for (const TargetLayer& layer : spec.targets) {
     // Kaiming-uniform with a = sqrt(5), as torch.nn.Linear and PEFT initialise lora_A.
     const double bound = 1.0 / std::sqrt(static_cast<double>(layer.in_features));
-    at::Tensor a = at::empty({rank, layer.in_features}, at::kFloat).uniform_(-bound, bound, generator);
+    at::Tensor a =
+        at::empty({rank, layer.in_features}, at::kFloat).uniform_(-bound, bound, generator);
     at::Tensor b = at::zeros({layer.out_features, rank}, at::kFloat);
     adapter.layers.emplace(layer.name, LoraFactors{std::move(a), std::move(b)});
   }

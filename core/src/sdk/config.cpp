@@ -22,13 +22,20 @@ std::string join(const std::string& path, std::string_view key) {
 
 const char* type_name(toml::node_type type) {
   switch (type) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date or time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date or time";
   }
 }
 
@@ -63,7 +70,9 @@ struct is_vector<std::vector<T>> : std::true_type {};
 
 }  // namespace
 
-ConfigTable::ConfigTable() : impl_(std::make_shared<Impl>()) { impl_->source = "<defaults>"; }
+ConfigTable::ConfigTable() : impl_(std::make_shared<Impl>()) {
+  impl_->source = "<defaults>";
+}
 ConfigTable::~ConfigTable() = default;
 ConfigTable::ConfigTable(const ConfigTable&) = default;
 ConfigTable& ConfigTable::operator=(const ConfigTable&) = default;
@@ -142,9 +151,9 @@ std::optional<T> ConfigTable::find(std::string_view key) const {
     using Element = typename T::value_type;
     const toml::array* array = node->as_array();
     if (array == nullptr) {
-      throw_config_error(*this, key,
-                         std::string("must be ") + expected_name<T>() + ", got " +
-                             type_name(node->type()));
+      throw_config_error(
+          *this, key,
+          std::string("must be ") + expected_name<T>() + ", got " + type_name(node->type()));
     }
     T values;
     for (std::size_t i = 0; i < array->size(); ++i) {
@@ -160,9 +169,9 @@ std::optional<T> ConfigTable::find(std::string_view key) const {
   } else {
     std::optional<T> value = scalar_from<T>(*node);
     if (!value) {
-      throw_config_error(*this, key,
-                         std::string("must be ") + expected_name<T>() + ", got " +
-                             type_name(node->type()));
+      throw_config_error(
+          *this, key,
+          std::string("must be ") + expected_name<T>() + ", got " + type_name(node->type()));
     }
     return value;
   }
@@ -177,11 +186,12 @@ T ConfigTable::get(std::string_view key, const T& fallback) const {
 template <class T>
 T ConfigTable::require(std::string_view key) const {
   std::optional<T> value = find<T>(key);
-  if (!value) throw_config_error(*this, key, std::string("is required (") + expected_name<T>() + ")");
+  if (!value)
+    throw_config_error(*this, key, std::string("is required (") + expected_name<T>() + ")");
   return *value;
 }
 
-#define LORAFED_CONFIG_INSTANTIATE(T)                                         \
+#define LORAFED_CONFIG_INSTANTIATE(T)                                                 \
   template LORAFED_API std::optional<T> ConfigTable::find<T>(std::string_view) const; \
   template LORAFED_API T ConfigTable::get<T>(std::string_view, const T&) const;       \
   template LORAFED_API T ConfigTable::require<T>(std::string_view) const;
@@ -217,7 +227,9 @@ void ConfigTable::set_from_text(std::string_view dotted_key, std::string_view va
   table->insert_or_assign(std::string(rest), *parsed.get("value"));
 }
 
-void ConfigTable::mark_read(std::string_view key) const { impl_->read_keys.insert(join(path_, key)); }
+void ConfigTable::mark_read(std::string_view key) const {
+  impl_->read_keys.insert(join(path_, key));
+}
 
 void ConfigTable::reject_unknown_keys() const {
   std::vector<std::string> unknown;
@@ -247,8 +259,12 @@ std::string ConfigTable::where(std::string_view key) const {
          "' in " + impl_->source;
 }
 
-const std::string& ConfigTable::source() const { return impl_->source; }
-const std::string& ConfigTable::path() const { return path_; }
+const std::string& ConfigTable::source() const {
+  return impl_->source;
+}
+const std::string& ConfigTable::path() const {
+  return path_;
+}
 
 void throw_config_error(const ConfigTable& table, std::string_view key, std::string_view problem) {
   throw ConfigError(table.where(key) + " " + std::string(problem));

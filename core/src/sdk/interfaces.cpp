@@ -25,7 +25,8 @@ Metrics Strategy::aggregate_evaluate(int, std::span<const EvaluateResult> result
                                      std::span<const Failure>) {
   Metrics averaged;
   double total_examples = 0;
-  for (const EvaluateResult& result : results) total_examples += static_cast<double>(result.num_examples);
+  for (const EvaluateResult& result : results)
+    total_examples += static_cast<double>(result.num_examples);
   if (total_examples == 0) return averaged;
   for (const EvaluateResult& result : results) {
     const double weight = static_cast<double>(result.num_examples) / total_examples;
@@ -37,6 +38,7 @@ Metrics Strategy::aggregate_evaluate(int, std::span<const EvaluateResult> result
 
 FitOutcome LoraTrainingProcedure::fit(ModelBackend& model, const FitInstruction& instruction,
                                       const ClientContext& context) {
+  if (!instruction.merge.layers.empty()) model.merge_adapter(instruction.merge);
   model.install_adapter(instruction.adapter);
   const TrainReport report = model.train(ParameterGroup::kAdapter, context.train, context.seed);
   FitOutcome outcome;
@@ -53,7 +55,7 @@ EvaluateOutcome LoraTrainingProcedure::evaluate(ModelBackend& model,
                                                 const ClientContext&) {
   model.install_adapter(instruction.adapter);
   const EvalReport report = model.evaluate();
-  return EvaluateOutcome{report.num_examples, report.loss, {{"accuracy", report.accuracy}}};
+  return EvaluateOutcome{report.num_examples, report.loss, report.metrics};
 }
 
 }  // namespace lorafed

@@ -20,8 +20,8 @@ struct DtypeName {
   const char* name;
 };
 constexpr DtypeName kDtypes[] = {
-    {at::kFloat, "F32"}, {at::kHalf, "F16"},  {at::kBFloat16, "BF16"}, {at::kDouble, "F64"},
-    {at::kLong, "I64"},  {at::kInt, "I32"},   {at::kByte, "U8"},       {at::kBool, "BOOL"},
+    {at::kFloat, "F32"}, {at::kHalf, "F16"}, {at::kBFloat16, "BF16"}, {at::kDouble, "F64"},
+    {at::kLong, "I64"},  {at::kInt, "I32"},  {at::kByte, "U8"},       {at::kBool, "BOOL"},
 };
 
 const char* dtype_name(at::ScalarType type) {
@@ -78,7 +78,8 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   const std::uint64_t file_size = static_cast<std::uint64_t>(in.tellg());
   in.seekg(0);
   std::uint64_t header_size = 0;
-  if (file_size < sizeof header_size) throw FormatError(where + " is shorter than its 8-byte header length");
+  if (file_size < sizeof header_size)
+    throw FormatError(where + " is shorter than its 8-byte header length");
   in.read(reinterpret_cast<char*>(&header_size), sizeof header_size);
   if (header_size > file_size - sizeof header_size) {
     throw FormatError(where + ": header length " + std::to_string(header_size) +
@@ -102,7 +103,8 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw FormatError(where + ": __metadata__ is not an object");
       for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) throw FormatError(where + ": metadata '" + key + "' is not a string");
+        if (!value.is_string())
+          throw FormatError(where + ": metadata '" + key + "' is not a string");
         file.metadata[key] = value.get<std::string>();
       }
       continue;
@@ -110,7 +112,8 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
     const std::string tensor_where = where + ", tensor '" + name + "'";
     try {
       const auto dtype = dtype_from_name(entry.at("dtype").get<std::string>());
-      if (!dtype) throw FormatError(tensor_where + ": unsupported dtype " + entry.at("dtype").dump());
+      if (!dtype)
+        throw FormatError(tensor_where + ": unsupported dtype " + entry.at("dtype").dump());
       const auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
       const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
@@ -125,7 +128,8 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
       const std::uint64_t nbytes = numel * at::elementSize(*dtype);
       if (nbytes != offsets[1] - offsets[0]) {
         throw FormatError(tensor_where + ": shape needs " + std::to_string(nbytes) +
-                          " bytes but data_offsets span " + std::to_string(offsets[1] - offsets[0]));
+                          " bytes but data_offsets span " +
+                          std::to_string(offsets[1] - offsets[0]));
       }
       at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(*dtype));
       in.seekg(static_cast<std::streamoff>(sizeof header_size + header_size + offsets[0]));

@@ -6,12 +6,14 @@ TrainOptions TrainOptions::from_config(const ConfigTable& table) {
   TrainOptions options;
   options.optimizer = table.get<std::string>("optimizer", options.optimizer);
   if (options.optimizer != "sgd" && options.optimizer != "adamw") {
-    throw_config_error(table, "optimizer", "must be \"sgd\" or \"adamw\", got \"" + options.optimizer + "\"");
+    throw_config_error(table, "optimizer",
+                       "must be \"sgd\" or \"adamw\", got \"" + options.optimizer + "\"");
   }
   options.learning_rate = table.get<double>("learning_rate", options.learning_rate);
   if (!(options.learning_rate > 0)) throw_config_error(table, "learning_rate", "must be positive");
   options.momentum = table.get<double>("momentum", options.momentum);
-  if (options.momentum < 0 || options.momentum >= 1) throw_config_error(table, "momentum", "must be in [0, 1)");
+  if (options.momentum < 0 || options.momentum >= 1)
+    throw_config_error(table, "momentum", "must be in [0, 1)");
   options.weight_decay = table.get<double>("weight_decay", options.weight_decay);
   if (options.weight_decay < 0) throw_config_error(table, "weight_decay", "must not be negative");
   options.local_epochs = table.get<std::int64_t>("local_epochs", options.local_epochs);

@@ -20,6 +20,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// "loss 0.4321  accuracy 81.23%": the loss, then each metric (accuracies in percent).
+std::string describe_quality(const nlohmann::json& evaluation) {
+  std::string text = fmt::format("loss {:.4f}", evaluation["loss"].get<double>());
+  for (const auto& [name, value] : evaluation.items()) {
+    if (name == "loss" || !value.is_number()) continue;
+    if (name == "accuracy") {
+      text += fmt::format("  acc {:.2f}%", 100 * value.get<double>());
+    } else if (value.is_number_float()) {
+      text += fmt::format("  {} {:.4g}", name, value.get<double>());
+    }
+  }
+  return text;
+}
+
 std::string format_duration(double seconds) {
   if (seconds < 120) return fmt::format("{:.1f}s", seconds);
   return fmt::format("{}m{:02d}s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
@@ -60,27 +74,26 @@ nlohmann::json Orchestrator::run_rounds() {
   const auto started = Clock::now();
   strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed});
 
-  const EvalReport base = evaluate_global();
-  metrics_.record({{"type", "round"}, {"round", 0}, {"loss", base.loss}, {"accuracy", base.accuracy},
-                   {"elapsed_s", seconds_since(started)}});
-  spdlog::info("base model: loss {:.4f}, accuracy {:.2f}%", base.loss, 100 * base.accuracy);
+  // Round 0 is the base model (the strategy's initial global product).
+  const nlohmann::json base = evaluate_global();
+  nlohmann::json base_record = base;
+  base_record.update({{"type", "round"}, {"round", 0}, {"elapsed_s", seconds_since(started)}});
+  metrics_.record(base_record);
+  spdlog::info("base model: {}", describe_quality(base));
 
   await_registrations();
 
-  nlohmann::json last = {{"loss", base.loss}, {"accuracy", base.accuracy}};
-  double best_accuracy = base.accuracy;
+  nlohmann::json last = base;
   std::vector<double> round_seconds;
   for (int round = 1; round <= config_.rounds; ++round) {
     const auto round_started = Clock::now();
     nlohmann::json record = fit_round(round);
-    if (config_.evaluate_every > 0 && (round % config_.evaluate_every == 0 || round == config_.rounds)) {
+    if (config_.evaluate_every > 0 &&
+        (round % config_.evaluate_every == 0 || round == config_.rounds)) {
       const auto eval_started = Clock::now();
-      const EvalReport report = evaluate_global();
-      record["loss"] = report.loss;
-      record["accuracy"] = report.accuracy;
+      last = evaluate_global();
+      record.update(last);
       record["evaluate_s"] = seconds_since(eval_started);
-      last = {{"loss", report.loss}, {"accuracy", report.accuracy}};
-      best_accuracy = std::max(best_accuracy, report.accuracy);
     }
     if (nlohmann::json federated = evaluate_round(round); !federated.empty()) {
       record["federated_evaluation"] = federated;
@@ -92,13 +105,11 @@ nlohmann::json Orchestrator::run_rounds() {
     metrics_.record(record);
 
     const double mean_round = seconds_since(started) / round;
-    std::string quality = record.contains("accuracy")
-                              ? fmt::format("loss {:.4f}  acc {:.2f}%", record["loss"].get<double>(),
-                                            100 * record["accuracy"].get<double>())
-                              : std::string("(not evaluated)");
     spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
-                 config_.rounds, record["clients_ok"].get<int>(), record["clients_failed"].get<int>(),
-                 quality, format_duration(seconds_since(started)),
+                 config_.rounds, record["clients_ok"].get<int>(),
+                 record["clients_failed"].get<int>(),
+                 record.contains("loss") ? describe_quality(record) : "(not evaluated)",
+                 format_duration(seconds_since(started)),
                  format_duration(mean_round * (config_.rounds - round)));
   }
 
@@ -111,39 +122,42 @@ nlohmann::json Orchestrator::run_rounds() {
       {"rounds", config_.rounds},
       {"clients_registered", clients_.size()},
       {"seed", config_.seed},
-      {"base_loss", base.loss},
-      {"base_accuracy", base.accuracy},
-      {"final_loss", last["loss"]},
-      {"final_accuracy", last["accuracy"]},
-      {"best_accuracy", best_accuracy},
       {"client_failures", failures_total_},
       {"bytes_down", bytes_down_},
       {"bytes_up", bytes_up_},
       {"elapsed_s", seconds_since(started)},
       {"round_s", round_seconds},
   };
+  // base_<metric> and final_<metric> for the loss and every metric the model reports.
+  for (const auto& [name, value] : base.items()) summary["base_" + name] = value;
+  for (const auto& [name, value] : last.items()) summary["final_" + name] = value;
   metrics_.write_summary(summary);
   return summary;
 }
 
 void Orchestrator::await_registrations() {
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(config_.registration_timeout_s));
-  spdlog::info("waiting for {} clients to register on {}", config_.min_available_clients, config_.endpoint);
-  while (static_cast<std::int64_t>(clients_.size()) < config_.min_available_clients && Clock::now() < deadline) {
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(config_.registration_timeout_s));
+  spdlog::info("waiting for {} clients to register on {}", config_.min_available_clients,
+               config_.endpoint);
+  while (static_cast<std::int64_t>(clients_.size()) < config_.min_available_clients &&
+         Clock::now() < deadline) {
     if (auto received = receive_until(deadline)) {
       const auto& [peer, envelope, bytes] = *received;
       if (!std::holds_alternative<wire::RegisterBody>(envelope.body)) {
         send_error(peer, envelope.sender, wire::ErrorCode::kUnexpected,
-                   std::string("expected Register before anything else, got ") + wire::body_name(envelope.body));
+                   std::string("expected Register before anything else, got ") +
+                       wire::body_name(envelope.body));
       }
     }
   }
   const auto registered = static_cast<std::int64_t>(clients_.size());
   if (registered < config_.min_available_clients) {
     if (registered < config_.min_fit_clients) {
-      throw Error("only " + std::to_string(registered) + " of " + std::to_string(config_.min_available_clients) +
-                  " clients registered within " + fmt::format("{:g}", config_.registration_timeout_s) +
+      throw Error("only " + std::to_string(registered) + " of " +
+                  std::to_string(config_.min_available_clients) + " clients registered within " +
+                  fmt::format("{:g}", config_.registration_timeout_s) +
                   "s (federation.registration_timeout_s); are the clients running and pointed at " +
                   config_.endpoint + "?");
     }
@@ -156,11 +170,15 @@ void Orchestrator::handle_register(const std::string& peer, const wire::Envelope
   const auto& body = std::get<wire::RegisterBody>(envelope.body);
   const std::string& id = envelope.sender;
   std::string problem;
-  if (id.empty() || id == wire::kServerId) problem = "a client id must be non-empty and not 'server'";
+  if (id.empty() || id == wire::kServerId)
+    problem = "a client id must be non-empty and not 'server'";
   else if (body.model_id != spec_.model_id) {
-    problem = "client model '" + body.model_id + "' is not the server's model '" + spec_.model_id + "'";
-  } else if (body.max_rank < 1) problem = "max_rank must be at least 1";
-  else if (body.num_examples < 0) problem = "num_examples must not be negative";
+    problem =
+        "client model '" + body.model_id + "' is not the server's model '" + spec_.model_id + "'";
+  } else if (body.max_rank < 1)
+    problem = "max_rank must be at least 1";
+  else if (body.num_examples < 0)
+    problem = "num_examples must not be negative";
   if (!problem.empty()) {
     spdlog::warn("refusing registration of '{}': {}", id, problem);
     send_error(peer, id, wire::ErrorCode::kNotRegistered, problem);
@@ -168,16 +186,16 @@ void Orchestrator::handle_register(const std::string& peer, const wire::Envelope
   }
   const bool known = clients_.contains(id);
   clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, peer};
-  spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id, body.max_rank,
-                body.num_examples);
+  spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id,
+                body.max_rank, body.num_examples);
 }
 
 std::optional<Orchestrator::Received> Orchestrator::receive_until(Clock::time_point deadline) {
   const auto now = Clock::now();
   if (now >= deadline) return std::nullopt;
   const auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(200));
-  std::optional<Message> message =
-      channel_.receive(std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
+  std::optional<Message> message = channel_.receive(
+      std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
   if (!message) return std::nullopt;
   try {
     wire::Envelope envelope = wire::decode(*message, config_.limits);
@@ -187,7 +205,8 @@ std::optional<Orchestrator::Received> Orchestrator::receive_until(Clock::time_po
     }
     return Received{message->peer, std::move(envelope), wire::message_bytes(*message)};
   } catch (const wire::DecodeError& error) {
-    spdlog::warn("dropping an undecodable message ({} bytes): {}", wire::message_bytes(*message), error.what());
+    spdlog::warn("dropping an undecodable message ({} bytes): {}", wire::message_bytes(*message),
+                 error.what());
     send_error(message->peer, "", error.code(), error.what());
   }
   return std::nullopt;
@@ -201,8 +220,8 @@ std::uint64_t Orchestrator::send(const std::string& client_id, wire::Envelope en
   return bytes;
 }
 
-void Orchestrator::send_error(const std::string& peer, const std::string& client_id, wire::ErrorCode code,
-                              const std::string& text) {
+void Orchestrator::send_error(const std::string& peer, const std::string& client_id,
+                              wire::ErrorCode code, const std::string& text) {
   wire::Envelope envelope{0, wire::kServerId, client_id, wire::ErrorBody{code, text}, {}};
   Message message = wire::encode(envelope, config_.encode);
   message.peer = peer;
@@ -225,10 +244,11 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
       send_error(peer, sender, wire::ErrorCode::kNotRegistered, "register before sending results");
       continue;
     }
-    const bool for_this_round = envelope.round == static_cast<std::uint32_t>(round) && pending.contains(sender);
+    const bool for_this_round =
+        envelope.round == static_cast<std::uint32_t>(round) && pending.contains(sender);
     if (!for_this_round) {
-      spdlog::info("discarding {} from {} for round {} (now in round {})", wire::body_name(envelope.body), sender,
-                   envelope.round, round);
+      spdlog::info("discarding {} from {} for round {} (now in round {})",
+                   wire::body_name(envelope.body), sender, envelope.round, round);
       continue;
     }
     if (const auto* error = std::get_if<wire::ErrorBody>(&envelope.body)) {
@@ -247,8 +267,8 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
     }
   }
   for (const std::string& id : pending) {
-    collected.failures.push_back(
-        Failure{id, "no result within round_timeout_s = " + fmt::format("{:g}s", config_.round_timeout_s)});
+    collected.failures.push_back(Failure{
+        id, "no result within round_timeout_s = " + fmt::format("{:g}s", config_.round_timeout_s)});
   }
   return collected;
 }
@@ -272,12 +292,18 @@ nlohmann::json Orchestrator::fit_round(int round) {
   std::vector<std::string> instructed;
   for (FitInstruction& instruction : instructions) {
     if (!clients_.contains(instruction.client_id)) {
-      throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" + instruction.client_id + "'");
+      throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" +
+                  instruction.client_id + "'");
     }
     client_rank_sent_[instruction.client_id] = instruction.adapter.rank();
+    NamedTensors tensors = to_named_tensors(instruction.adapter);
+    for (auto& [name, tensor] : to_named_tensors(instruction.merge)) {
+      tensors.emplace(wire::kMergePrefix + name, tensor);
+    }
     wire::Envelope envelope{static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
-                            wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config)},
-                            to_named_tensors(instruction.adapter)};
+                            wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config),
+                                             instruction.merge.alpha},
+                            std::move(tensors)};
     bytes_down[instruction.client_id] = send(instruction.client_id, std::move(envelope));
     instructed.push_back(instruction.client_id);
   }
@@ -307,17 +333,27 @@ nlohmann::json Orchestrator::fit_round(int round) {
 
   for (const FitResult& result : results) {
     const Reply& reply = *accepted.at(result.client_id);
-    nlohmann::json line = {{"type", "client"},   {"phase", "fit"},          {"round", round},
-                           {"client", result.client_id}, {"status", "ok"}, {"rank", result.adapter.rank()},
-                           {"num_examples", result.num_examples},          {"seconds", reply.seconds},
-                           {"bytes_down", bytes_down[result.client_id]}, {"bytes_up", reply.bytes}};
+    nlohmann::json line = {{"type", "client"},
+                           {"phase", "fit"},
+                           {"round", round},
+                           {"client", result.client_id},
+                           {"status", "ok"},
+                           {"rank", result.adapter.rank()},
+                           {"num_examples", result.num_examples},
+                           {"seconds", reply.seconds},
+                           {"bytes_down", bytes_down[result.client_id]},
+                           {"bytes_up", reply.bytes}};
     for (const auto& [name, value] : result.metrics) line[name] = value;
     metrics_.record(line);
   }
   for (const Failure& failure : failures) {
     spdlog::warn("round {}: {} failed: {}", round, failure.client_id, failure.reason);
-    metrics_.record({{"type", "client"}, {"phase", "fit"}, {"round", round}, {"client", failure.client_id},
-                     {"status", "failed"}, {"reason", failure.reason}});
+    metrics_.record({{"type", "client"},
+                     {"phase", "fit"},
+                     {"round", round},
+                     {"client", failure.client_id},
+                     {"status", "failed"},
+                     {"reason", failure.reason}});
   }
   for (const auto& [id, bytes] : bytes_down) bytes_down_ += bytes;
   for (const auto& [id, reply] : collected.replies) bytes_up_ += reply.bytes;
@@ -355,9 +391,10 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
   const auto sent_at = Clock::now();
   std::vector<std::string> instructed;
   for (EvaluateInstruction& instruction : instructions) {
-    wire::Envelope envelope{static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
-                            wire::EvaluateInsBody{instruction.adapter.alpha, std::move(instruction.config)},
-                            to_named_tensors(instruction.adapter)};
+    wire::Envelope envelope{
+        static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
+        wire::EvaluateInsBody{instruction.adapter.alpha, std::move(instruction.config)},
+        to_named_tensors(instruction.adapter)};
     bytes_down_ += send(instruction.client_id, std::move(envelope));
     instructed.push_back(instruction.client_id);
   }
@@ -366,25 +403,35 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
   for (auto& [id, reply] : collected.replies) {
     auto& body = std::get<wire::EvaluateResBody>(reply.envelope.body);
     results.push_back(EvaluateResult{id, body.num_examples, body.loss, body.metrics});
-    nlohmann::json line = {{"type", "client"}, {"phase", "evaluate"}, {"round", round}, {"client", id},
-                           {"status", "ok"},   {"num_examples", body.num_examples}, {"loss", body.loss}};
+    nlohmann::json line = {{"type", "client"}, {"phase", "evaluate"},
+                           {"round", round},   {"client", id},
+                           {"status", "ok"},   {"num_examples", body.num_examples},
+                           {"loss", body.loss}};
     for (const auto& [name, value] : body.metrics) line[name] = value;
     metrics_.record(line);
   }
   for (const Failure& failure : collected.failures) {
-    metrics_.record({{"type", "client"}, {"phase", "evaluate"}, {"round", round}, {"client", failure.client_id},
-                     {"status", "failed"}, {"reason", failure.reason}});
+    metrics_.record({{"type", "client"},
+                     {"phase", "evaluate"},
+                     {"round", round},
+                     {"client", failure.client_id},
+                     {"status", "failed"},
+                     {"reason", failure.reason}});
   }
   nlohmann::json summary;
-  for (const auto& [name, value] : strategy_->aggregate_evaluate(round, results, collected.failures)) {
+  for (const auto& [name, value] :
+       strategy_->aggregate_evaluate(round, results, collected.failures)) {
     summary[name] = value;
   }
   return summary;
 }
 
-EvalReport Orchestrator::evaluate_global() {
+nlohmann::json Orchestrator::evaluate_global() {
   evaluator_->install_merged_delta(strategy_->global_delta());
-  return evaluator_->evaluate();
+  const EvalReport report = evaluator_->evaluate();
+  nlohmann::json result = {{"loss", report.loss}};
+  for (const auto& [name, value] : report.metrics) result[name] = value;
+  return result;
 }
 
 }  // namespace lorafed

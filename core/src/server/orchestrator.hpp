@@ -70,7 +70,8 @@ class Orchestrator {
 
   nlohmann::json fit_round(int round);
   nlohmann::json evaluate_round(int round);
-  EvalReport evaluate_global();
+  // The server's evaluation of the global model: {"loss": …, metric: …}.
+  nlohmann::json evaluate_global();
   std::vector<ClientInfo> infos(const std::vector<std::string>& client_ids) const;
 
   const FederationConfig& config_;

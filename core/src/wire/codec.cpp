@@ -18,9 +18,12 @@ constexpr std::size_t kPackAlignment = 64;
 
 at::ScalarType scalar_type(WireDtype dtype) {
   switch (dtype) {
-    case WireDtype::kFloat16: return at::kHalf;
-    case WireDtype::kBFloat16: return at::kBFloat16;
-    default: return at::kFloat;
+    case WireDtype::kFloat16:
+      return at::kHalf;
+    case WireDtype::kBFloat16:
+      return at::kBFloat16;
+    default:
+      return at::kFloat;
   }
 }
 
@@ -84,7 +87,8 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>> b
   for (const auto& [key, value] : config) {
     const auto key_offset = builder.CreateString(key);
     flatbuffers::Offset<flatbuffers::String> string_offset;
-    if (const auto* text = std::get_if<std::string>(&value)) string_offset = builder.CreateString(*text);
+    if (const auto* text = std::get_if<std::string>(&value))
+      string_offset = builder.CreateString(*text);
     fb::ConfigEntryBuilder entry(builder);
     entry.add_key(key_offset);
     entry.add_kind(static_cast<fb::ValueKind>(value.index()));
@@ -107,26 +111,29 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>> build_
 }
 
 std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBufferBuilder& builder,
-                                                         const Body& body) {
+                                                          const Body& body) {
   struct Visitor {
     flatbuffers::FlatBufferBuilder& b;
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const RegisterBody& m) {
-      return {fb::Body::Register,
-              fb::CreateRegister(b, m.max_rank, b.CreateString(m.model_id), m.num_examples).Union()};
+      return {
+          fb::Body::Register,
+          fb::CreateRegister(b, m.max_rank, b.CreateString(m.model_id), m.num_examples).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitInsBody& m) {
-      return {fb::Body::FitIns, fb::CreateFitIns(b, m.alpha, build_config(b, m.config)).Union()};
+      return {fb::Body::FitIns, fb::CreateFitIns(b, m.alpha, build_config(b, m.config), m.merge_alpha).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitResBody& m) {
       return {fb::Body::FitRes,
               fb::CreateFitRes(b, m.alpha, m.num_examples, build_metrics(b, m.metrics)).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const EvaluateInsBody& m) {
-      return {fb::Body::EvaluateIns, fb::CreateEvaluateIns(b, m.alpha, build_config(b, m.config)).Union()};
+      return {fb::Body::EvaluateIns,
+              fb::CreateEvaluateIns(b, m.alpha, build_config(b, m.config)).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const EvaluateResBody& m) {
-      return {fb::Body::EvaluateRes,
-              fb::CreateEvaluateRes(b, m.num_examples, m.loss, build_metrics(b, m.metrics)).Union()};
+      return {
+          fb::Body::EvaluateRes,
+          fb::CreateEvaluateRes(b, m.num_examples, m.loss, build_metrics(b, m.metrics)).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const HeartbeatBody&) {
       return {fb::Body::Heartbeat, fb::CreateHeartbeat(b).Union()};
@@ -138,8 +145,9 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBuffe
       return {fb::Body::Shutdown, fb::CreateShutdown(b, b.CreateString(m.reason)).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const ErrorBody& m) {
-      return {fb::Body::Error,
-              fb::CreateError(b, static_cast<fb::ErrorCode>(m.code), b.CreateString(m.text)).Union()};
+      return {
+          fb::Body::Error,
+          fb::CreateError(b, static_cast<fb::ErrorCode>(m.code), b.CreateString(m.text)).Union()};
     }
   };
   return std::visit(Visitor{builder}, body);
@@ -147,7 +155,9 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBuffe
 
 // ---- decoding -------------------------------------------------------------
 
-[[noreturn]] void malformed(const std::string& what) { throw DecodeError(ErrorCode::kMalformed, what); }
+[[noreturn]] void malformed(const std::string& what) {
+  throw DecodeError(ErrorCode::kMalformed, what);
+}
 
 ConfigMap read_config(const flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>* entries) {
   ConfigMap config;
@@ -155,13 +165,20 @@ ConfigMap read_config(const flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEn
   for (const fb::ConfigEntry* entry : *entries) {
     const std::string key = entry->key()->str();
     switch (entry->kind()) {
-      case fb::ValueKind::Bool: config[key] = entry->bool_value(); break;
-      case fb::ValueKind::Int: config[key] = entry->int_value(); break;
-      case fb::ValueKind::Float: config[key] = entry->float_value(); break;
+      case fb::ValueKind::Bool:
+        config[key] = entry->bool_value();
+        break;
+      case fb::ValueKind::Int:
+        config[key] = entry->int_value();
+        break;
+      case fb::ValueKind::Float:
+        config[key] = entry->float_value();
+        break;
       case fb::ValueKind::String:
         config[key] = entry->string_value() ? entry->string_value()->str() : std::string();
         break;
-      default: malformed("config entry '" + key + "' has an unknown value kind");
+      default:
+        malformed("config entry '" + key + "' has an unknown value kind");
     }
   }
   return config;
@@ -174,7 +191,9 @@ Metrics read_metrics(const flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>*
   return metrics;
 }
 
-std::string str(const flatbuffers::String* text) { return text ? text->str() : std::string(); }
+std::string str(const flatbuffers::String* text) {
+  return text ? text->str() : std::string();
+}
 
 Body read_body(const fb::Envelope& envelope) {
   switch (envelope.body_type()) {
@@ -184,7 +203,7 @@ Body read_body(const fb::Envelope& envelope) {
     }
     case fb::Body::FitIns: {
       const auto* m = envelope.body_as_FitIns();
-      return FitInsBody{m->alpha(), read_config(m->config())};
+      return FitInsBody{m->alpha(), read_config(m->config()), m->merge_alpha()};
     }
     case fb::Body::FitRes: {
       const auto* m = envelope.body_as_FitRes();
@@ -198,19 +217,23 @@ Body read_body(const fb::Envelope& envelope) {
       const auto* m = envelope.body_as_EvaluateRes();
       return EvaluateResBody{m->num_examples(), m->loss(), read_metrics(m->metrics())};
     }
-    case fb::Body::Heartbeat: return HeartbeatBody{};
-    case fb::Body::Reconnect: return ReconnectBody{envelope.body_as_Reconnect()->backoff_ms()};
-    case fb::Body::Shutdown: return ShutdownBody{str(envelope.body_as_Shutdown()->reason())};
+    case fb::Body::Heartbeat:
+      return HeartbeatBody{};
+    case fb::Body::Reconnect:
+      return ReconnectBody{envelope.body_as_Reconnect()->backoff_ms()};
+    case fb::Body::Shutdown:
+      return ShutdownBody{str(envelope.body_as_Shutdown()->reason())};
     case fb::Body::Error: {
       const auto* m = envelope.body_as_Error();
       return ErrorBody{static_cast<ErrorCode>(m->code()), str(m->text())};
     }
-    default: malformed("unknown message body type");
+    default:
+      malformed("unknown message body type");
   }
 }
 
-at::Tensor read_tensor(const Message& message, const fb::TensorEntry& entry, const DecodeLimits& limits,
-                       std::uint64_t& total_bytes) {
+at::Tensor read_tensor(const Message& message, const fb::TensorEntry& entry,
+                       const DecodeLimits& limits, std::uint64_t& total_bytes) {
   const std::string name = entry.name()->str();
   const std::string where = "tensor '" + name + "'";
   if (entry.dtype() < fb::DType::Float32 || entry.dtype() > fb::DType::BFloat16) {
@@ -229,29 +252,35 @@ at::Tensor read_tensor(const Message& message, const fb::TensorEntry& entry, con
     shape.push_back(dim);
   }
   std::uint64_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(c10::elementSize(wire_type)), &nbytes) ||
+  if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(c10::elementSize(wire_type)),
+                             &nbytes) ||
       nbytes != entry.nbytes()) {
-    malformed(where + ": nbytes " + std::to_string(entry.nbytes()) + " does not match its shape and dtype");
+    malformed(where + ": nbytes " + std::to_string(entry.nbytes()) +
+              " does not match its shape and dtype");
   }
   total_bytes += nbytes;
   if (total_bytes > limits.max_message_bytes) {
     throw DecodeError(ErrorCode::kTooLarge, "message tensors exceed the limit of " +
-                                                std::to_string(limits.max_message_bytes) + " bytes");
+                                                std::to_string(limits.max_message_bytes) +
+                                                " bytes");
   }
   at::TensorOptions options = at::TensorOptions().dtype(wire_type);
   if (nbytes == 0) return at::empty(shape, at::kFloat);
   const std::size_t first = entry.frame();
-  if (first < 1 || first >= message.frames.size()) malformed(where + " points to a frame that does not exist");
+  if (first < 1 || first >= message.frames.size())
+    malformed(where + " points to a frame that does not exist");
   const Frame& head = message.frames[first];
   if (entry.offset() > head.size) malformed(where + " starts past the end of its frame");
 
   at::Tensor tensor;
   if (head.size - entry.offset() >= nbytes &&
-      reinterpret_cast<std::uintptr_t>(head.data + entry.offset()) % c10::elementSize(wire_type) == 0) {
+      reinterpret_cast<std::uintptr_t>(head.data + entry.offset()) % c10::elementSize(wire_type) ==
+          0) {
     // Within one frame: a view of the received bytes, kept alive by the frame.
     auto owner = head.owner;
-    tensor = at::from_blob(const_cast<std::byte*>(head.data + entry.offset()), shape,
-                           [owner](void*) mutable { owner.reset(); }, options);
+    tensor = at::from_blob(
+        const_cast<std::byte*>(head.data + entry.offset()), shape,
+        [owner](void*) mutable { owner.reset(); }, options);
   } else {
     tensor = at::empty(shape, options);
     auto* out = static_cast<std::byte*>(tensor.data_ptr());
@@ -332,7 +361,8 @@ Envelope decode(const Message& message, const DecodeLimits& limits) {
   if (envelope.protocol_version() != kProtocolVersion) {
     throw DecodeError(ErrorCode::kUnsupportedVersion,
                       "protocol version " + std::to_string(envelope.protocol_version()) +
-                          " is not supported (this build speaks " + std::to_string(kProtocolVersion) + ")");
+                          " is not supported (this build speaks " +
+                          std::to_string(kProtocolVersion) + ")");
   }
   if (envelope.frame_count() != message.frames.size()) {
     malformed("envelope announces " + std::to_string(envelope.frame_count()) + " frames but " +
@@ -345,7 +375,8 @@ Envelope decode(const Message& message, const DecodeLimits& limits) {
   decoded.body = read_body(envelope);
   if (const auto* entries = envelope.tensors()) {
     if (entries->size() > limits.max_tensors) {
-      throw DecodeError(ErrorCode::kTooLarge, "message has " + std::to_string(entries->size()) + " tensors");
+      throw DecodeError(ErrorCode::kTooLarge,
+                        "message has " + std::to_string(entries->size()) + " tensors");
     }
     std::uint64_t total_bytes = 0;
     for (const fb::TensorEntry* entry : *entries) {
@@ -367,7 +398,8 @@ WireDtype wire_dtype_from_name(const std::string& name) {
   if (name == "float32") return WireDtype::kFloat32;
   if (name == "float16") return WireDtype::kFloat16;
   if (name == "bfloat16") return WireDtype::kBFloat16;
-  throw ConfigError("wire dtype must be \"float32\", \"float16\" or \"bfloat16\", got \"" + name + "\"");
+  throw ConfigError("wire dtype must be \"float32\", \"float16\" or \"bfloat16\", got \"" + name +
+                    "\"");
 }
 
 }  // namespace lorafed::wire

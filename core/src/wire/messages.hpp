@@ -18,6 +18,7 @@ struct RegisterBody {
 struct FitInsBody {
   double alpha = 0;
   ConfigMap config;
+  double merge_alpha = 0;  // alpha of the "merge." tensors, if any
 };
 struct FitResBody {
   double alpha = 0;
@@ -72,5 +73,7 @@ struct Envelope {
 };
 
 inline constexpr const char* kServerId = "server";
+// Prefix of the tensors of an adapter to merge into the base (FitIns).
+inline constexpr const char* kMergePrefix = "merge.";
 
 }  // namespace lorafed::wire

@@ -22,8 +22,8 @@ std::string fingerprint_of(const BaseOptions& base, const DataOptions& data) {
   for (std::int64_t width : base.hidden) canonical += "," + std::to_string(width);
   canonical += "|classes";
   for (std::int64_t c : base.pretrain_classes) canonical += "," + std::to_string(c);
-  canonical += "|public" + std::to_string(data.public_examples) + "|epochs" + std::to_string(base.pretrain_epochs) +
-               "|seed" + std::to_string(base.pretrain_seed);
+  canonical += "|public" + std::to_string(data.public_examples) + "|epochs" +
+               std::to_string(base.pretrain_epochs) + "|seed" + std::to_string(base.pretrain_seed);
   std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a
   for (unsigned char c : canonical) hash = (hash ^ c) * 1099511628211ULL;
   char hex[17];
@@ -34,7 +34,8 @@ std::string fingerprint_of(const BaseOptions& base, const DataOptions& data) {
 std::filesystem::path cache_dir_of(const BaseOptions& base) {
   if (!base.cache_dir.empty()) return base.cache_dir;
   if (const char* dir = std::getenv("LORAFED_CACHE_DIR")) return dir;
-  if (const char* home = std::getenv("HOME")) return std::filesystem::path(home) / ".cache" / "lorafed";
+  if (const char* home = std::getenv("HOME"))
+    return std::filesystem::path(home) / ".cache" / "lorafed";
   return std::filesystem::temp_directory_path() / "lorafed-cache";
 }
 
@@ -47,13 +48,15 @@ NamedTensors initial_weights(const BaseOptions& base, const std::vector<std::str
   for (std::size_t i = 0; i < names.size(); ++i) {
     // torch.nn.Linear's default initialisation.
     const double bound = 1.0 / std::sqrt(static_cast<double>(widths[i]));
-    weights[names[i] + ".weight"] = torch::empty({widths[i + 1], widths[i]}).uniform_(-bound, bound, generator);
+    weights[names[i] + ".weight"] =
+        torch::empty({widths[i + 1], widths[i]}).uniform_(-bound, bound, generator);
     weights[names[i] + ".bias"] = torch::empty({widths[i + 1]}).uniform_(-bound, bound, generator);
   }
   return weights;
 }
 
-std::shared_ptr<BaseModel> pretrain(const BaseOptions& base, const DataOptions& data, std::vector<std::string> names) {
+std::shared_ptr<BaseModel> pretrain(const BaseOptions& base, const DataOptions& data,
+                                    std::vector<std::string> names) {
   auto model = std::make_shared<BaseModel>();
   model->layer_names = names;
   LoraMlp network(initial_weights(base, names), names, {});
@@ -64,10 +67,13 @@ std::shared_ptr<BaseModel> pretrain(const BaseOptions& base, const DataOptions& 
   options.momentum = 0.9;
   options.batch_size = 64;
   options.local_epochs = base.pretrain_epochs;
-  const TrainReport report = train_classifier([&](const torch::Tensor& x) { return network.forward(x); },
-                                              network.local_parameters(), examples, options, base.pretrain_seed);
-  spdlog::info("pretrained the mlp base on {} public examples of classes {} ({} steps, loss {:.3f})",
-               examples.labels.size(0), fmt::join(base.pretrain_classes, ","), report.steps, report.mean_loss);
+  const TrainReport report =
+      train_classifier([&](const torch::Tensor& x) { return network.forward(x); },
+                       network.local_parameters(), examples, options, base.pretrain_seed);
+  spdlog::info(
+      "pretrained the mlp base on {} public examples of classes {} ({} steps, loss {:.3f})",
+      examples.labels.size(0), fmt::join(base.pretrain_classes, ","), report.steps,
+      report.mean_loss);
   model->weights = network.base_weights();
   return model;
 }
@@ -81,7 +87,8 @@ std::vector<std::string> layer_names(std::size_t hidden_layers) {
   return names;
 }
 
-std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base, const DataOptions& data) {
+std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base,
+                                                       const DataOptions& data) {
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<const BaseModel>> loaded;
   const std::string fingerprint = fingerprint_of(base, data);
@@ -89,7 +96,8 @@ std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base, 
   if (auto cached = loaded[fingerprint].lock()) return cached;
 
   const auto names = layer_names(base.hidden.size());
-  const std::filesystem::path file = cache_dir_of(base) / ("mlp-base-" + fingerprint + ".safetensors");
+  const std::filesystem::path file =
+      cache_dir_of(base) / ("mlp-base-" + fingerprint + ".safetensors");
   std::shared_ptr<BaseModel> model;
   if (std::filesystem::exists(file)) {
     model = std::make_shared<BaseModel>();
@@ -97,12 +105,14 @@ std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base, 
     model->layer_names = names;
     for (const std::string& name : names) {
       if (!model->weights.contains(name + ".weight") || !model->weights.contains(name + ".bias")) {
-        throw FormatError("cached base '" + file.string() + "' lacks layer '" + name + "'; delete it to rebuild");
+        throw FormatError("cached base '" + file.string() + "' lacks layer '" + name +
+                          "'; delete it to rebuild");
       }
     }
   } else {
     model = pretrain(base, data, names);
-    save_safetensors(file, model->weights, {{"format", "pt"}, {"lorafed_fingerprint", fingerprint}});
+    save_safetensors(file, model->weights,
+                     {{"format", "pt"}, {"lorafed_fingerprint", fingerprint}});
     spdlog::info("cached the mlp base at {}", file.string());
   }
   model->fingerprint = fingerprint;

@@ -32,6 +32,7 @@ std::vector<std::string> layer_names(std::size_t hidden_layers);
 
 // Loads the cached base for these options, pretraining and caching it first
 // if needed. Shared within a process.
-std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base, const DataOptions& data);
+std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& base,
+                                                       const DataOptions& data);
 
 }  // namespace lorafed::mlp

@@ -6,7 +6,8 @@
 
 namespace lorafed::mlp {
 
-LoraMlp::LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names, std::vector<std::string> targets)
+LoraMlp::LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names,
+                 std::vector<std::string> targets)
     : targets_(std::move(targets)) {
   for (const std::string& name : layer_names) {
     Layer layer;
@@ -52,7 +53,8 @@ Adapter LoraMlp::adapter() const {
   adapter.alpha = alpha_;
   for (const Layer& layer : layers_) {
     if (layer.lora_a.defined()) {
-      adapter.layers.emplace(layer.name, LoraFactors{layer.lora_a.detach().clone(), layer.lora_b.detach().clone()});
+      adapter.layers.emplace(
+          layer.name, LoraFactors{layer.lora_a.detach().clone(), layer.lora_b.detach().clone()});
     }
   }
   return adapter;
@@ -61,9 +63,19 @@ Adapter LoraMlp::adapter() const {
 void LoraMlp::install_merged_delta(const NamedTensors& delta) {
   for (Layer& layer : layers_) {
     layer.lora_a = torch::Tensor();
-      layer.lora_b = torch::Tensor();
+    layer.lora_b = torch::Tensor();
     const auto found = delta.find(layer.name);
     layer.merged = found == delta.end() ? torch::Tensor() : layer.weight + found->second;
+  }
+}
+
+void LoraMlp::merge_into_base(const Adapter& adapter) {
+  const NamedTensors delta = adapter.dense_delta();
+  for (Layer& layer : layers_) {
+    const auto found = delta.find(layer.name);
+    if (found == delta.end()) continue;
+    // A new tensor: the old one may be the base shared with other clients.
+    layer.weight = layer.weight.detach() + found->second;
   }
 }
 
@@ -108,8 +120,9 @@ torch::Tensor LoraMlp::forward(const torch::Tensor& input) const {
     torch::Tensor output = torch::nn::functional::linear(hidden, weight, layer.bias);
     if (layer.lora_a.defined()) {
       const double scale = alpha_ / static_cast<double>(layer.lora_a.size(0));
-      output = output + scale * torch::nn::functional::linear(torch::nn::functional::linear(hidden, layer.lora_a),
-                                                              layer.lora_b);
+      output =
+          output + scale * torch::nn::functional::linear(
+                               torch::nn::functional::linear(hidden, layer.lora_a), layer.lora_b);
     }
     hidden = i + 1 < layers_.size() ? torch::relu(output) : output;
   }

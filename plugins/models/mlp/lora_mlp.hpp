@@ -25,13 +25,16 @@ class LoraMlp {
   };
 
   // `base` holds "<layer>.weight" and "<layer>.bias" for `layer_names`, in order.
-  LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names, std::vector<std::string> targets);
+  LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names,
+          std::vector<std::string> targets);
 
   ModelSpec spec(const std::string& model_id) const;
 
   void install_adapter(const Adapter& adapter);  // copies the factors
   Adapter adapter() const;
   void install_merged_delta(const NamedTensors& delta);
+  // Adds scale·B·A to this network's own copy of the base weights.
+  void merge_into_base(const Adapter& adapter);
 
   // The adapter factors, or the layers' own weights and biases (which the
   // backend first copies so shared base weights are never changed).

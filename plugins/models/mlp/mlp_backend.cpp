@@ -15,8 +15,8 @@ using namespace lorafed;
 
 class MlpBackend final : public ModelBackend {
  public:
-  MlpBackend(std::shared_ptr<const mlp::BaseModel> base, std::vector<std::string> targets, mlp::RoleData data,
-             std::int64_t eval_batch_size)
+  MlpBackend(std::shared_ptr<const mlp::BaseModel> base, std::vector<std::string> targets,
+             mlp::RoleData data, std::int64_t eval_batch_size)
       : base_(std::move(base)),
         network_(base_->weights, base_->layer_names, std::move(targets)),
         data_(std::move(data)),
@@ -29,14 +29,21 @@ class MlpBackend final : public ModelBackend {
   }
 
   ModelSpec spec() const override { return network_.spec(model_id_); }
-  std::int64_t num_train_examples() const override { return data_.train.labels.defined() ? data_.train.labels.size(0) : 0; }
+  std::int64_t num_train_examples() const override {
+    return data_.train.labels.defined() ? data_.train.labels.size(0) : 0;
+  }
 
   void install_adapter(const Adapter& adapter) override { network_.install_adapter(adapter); }
   Adapter adapter() const override { return network_.adapter(); }
-  void install_merged_delta(const NamedTensors& delta) override { network_.install_merged_delta(delta); }
+  void install_merged_delta(const NamedTensors& delta) override {
+    network_.install_merged_delta(delta);
+  }
+  void merge_adapter(const Adapter& adapter) override { network_.merge_into_base(adapter); }
 
-  TrainReport train(ParameterGroup group, const TrainOptions& options, std::uint64_t seed) override {
-    if (num_train_examples() == 0) throw Error("mlp model: this instance has no training data (server role?)");
+  TrainReport train(ParameterGroup group, const TrainOptions& options,
+                    std::uint64_t seed) override {
+    if (num_train_examples() == 0)
+      throw Error("mlp model: this instance has no training data (server role?)");
     std::vector<torch::Tensor> parameters;
     if (group == ParameterGroup::kAdapter || group == ParameterGroup::kAll) {
       auto adapter = network_.adapter_parameters();
@@ -52,8 +59,8 @@ class MlpBackend final : public ModelBackend {
   }
 
   EvalReport evaluate() override {
-    return mlp::evaluate_classifier([this](const torch::Tensor& x) { return network_.forward(x); }, data_.test,
-                                    eval_batch_size_);
+    return mlp::evaluate_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
+                                    data_.test, eval_batch_size_);
   }
 
  private:
@@ -66,20 +73,25 @@ class MlpBackend final : public ModelBackend {
 
 class MlpFactory final : public ModelFactory {
  public:
-  std::unique_ptr<ModelBackend> create(const ConfigTable& config, const ModelContext& context) const override {
+  std::unique_ptr<ModelBackend> create(const ConfigTable& config,
+                                       const ModelContext& context) const override {
     mlp::BaseOptions base;
     base.hidden = config.get<std::vector<std::int64_t>>("hidden", base.hidden);
-    if (base.hidden.empty()) throw_config_error(config, "hidden", "must list at least one hidden layer width");
+    if (base.hidden.empty())
+      throw_config_error(config, "hidden", "must list at least one hidden layer width");
     for (std::int64_t width : base.hidden) {
       if (width < 1) throw_config_error(config, "hidden", "widths must be positive");
     }
-    base.pretrain_classes = config.get<std::vector<std::int64_t>>("pretrain_classes", base.pretrain_classes);
+    base.pretrain_classes =
+        config.get<std::vector<std::int64_t>>("pretrain_classes", base.pretrain_classes);
     for (std::int64_t c : base.pretrain_classes) {
       if (c < 0 || c > 9) throw_config_error(config, "pretrain_classes", "must be classes 0..9");
     }
-    if (base.pretrain_classes.empty()) throw_config_error(config, "pretrain_classes", "must not be empty");
+    if (base.pretrain_classes.empty())
+      throw_config_error(config, "pretrain_classes", "must not be empty");
     base.pretrain_epochs = config.get<std::int64_t>("pretrain_epochs", base.pretrain_epochs);
-    if (base.pretrain_epochs < 1) throw_config_error(config, "pretrain_epochs", "must be at least 1");
+    if (base.pretrain_epochs < 1)
+      throw_config_error(config, "pretrain_epochs", "must be at least 1");
     base.pretrain_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("pretrain_seed", 0));
     base.cache_dir = config.get<std::string>("cache_dir", "");
 
@@ -87,16 +99,19 @@ class MlpFactory final : public ModelFactory {
     data.data_dir = config.get<std::string>("data_dir", data::kFashionMnistDir);
     data.partition = config.get<std::string>("partition", data.partition);
     if (data.partition != "iid" && data.partition != "dirichlet") {
-      throw_config_error(config, "partition", "must be \"iid\" or \"dirichlet\", got \"" + data.partition + "\"");
+      throw_config_error(config, "partition",
+                         "must be \"iid\" or \"dirichlet\", got \"" + data.partition + "\"");
     }
     data.dirichlet_alpha = config.get<double>("dirichlet_alpha", data.dirichlet_alpha);
-    if (!(data.dirichlet_alpha > 0)) throw_config_error(config, "dirichlet_alpha", "must be positive");
+    if (!(data.dirichlet_alpha > 0))
+      throw_config_error(config, "dirichlet_alpha", "must be positive");
     data.public_examples = config.get<std::int64_t>("public_examples", data.public_examples);
     if (data.public_examples < 1 || data.public_examples > 30000) {
       throw_config_error(config, "public_examples", "must be between 1 and 30000");
     }
     data.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
-    if (data.max_train_examples < 0) throw_config_error(config, "max_train_examples", "must not be negative");
+    if (data.max_train_examples < 0)
+      throw_config_error(config, "max_train_examples", "must not be negative");
     data.eval_examples = config.get<std::int64_t>("eval_examples", 0);
     if (data.eval_examples < 0) throw_config_error(config, "eval_examples", "must not be negative");
     const std::int64_t eval_batch_size = config.get<std::int64_t>("eval_batch_size", 1000);
@@ -106,15 +121,16 @@ class MlpFactory final : public ModelFactory {
     const auto targets = config.get<std::vector<std::string>>("targets", names);
     for (const std::string& target : targets) {
       if (std::find(names.begin(), names.end(), target) == names.end()) {
-        throw_config_error(config, "targets", "names an unknown layer '" + target + "' (layers: fc1..fc" +
-                                                  std::to_string(base.hidden.size()) + ", head)");
+        throw_config_error(config, "targets",
+                           "names an unknown layer '" + target + "' (layers: fc1..fc" +
+                               std::to_string(base.hidden.size()) + ", head)");
       }
     }
     if (targets.empty()) throw_config_error(config, "targets", "must name at least one layer");
 
     auto base_model = mlp::load_or_pretrain_base(base, data);
-    return std::make_unique<MlpBackend>(std::move(base_model), targets, mlp::load_role_data(data, context),
-                                        eval_batch_size);
+    return std::make_unique<MlpBackend>(std::move(base_model), targets,
+                                        mlp::load_role_data(data, context), eval_batch_size);
   }
 };
 

@@ -14,7 +14,8 @@ constexpr std::int64_t kClasses = 10;
 
 Examples gather(const data::LabeledImages& split, const std::vector<std::int64_t>& indices) {
   const torch::Tensor index = torch::tensor(indices, torch::kLong);
-  return Examples{normalise(split.images.index_select(0, index)), split.labels.index_select(0, index)};
+  return Examples{normalise(split.images.index_select(0, index)),
+                  split.labels.index_select(0, index)};
 }
 
 std::vector<std::int64_t> labels_of(const torch::Tensor& labels, std::int64_t count) {
@@ -34,9 +35,10 @@ RoleData load_role_data(const DataOptions& options, const ModelContext& context)
   const auto dataset = data::load_fashion_mnist(options.data_dir);
   RoleData role;
   if (context.role == ModelContext::Role::kServer) {
-    const std::int64_t n = options.eval_examples > 0
-                               ? std::min<std::int64_t>(options.eval_examples, dataset->test.labels.size(0))
-                               : dataset->test.labels.size(0);
+    const std::int64_t n =
+        options.eval_examples > 0
+            ? std::min<std::int64_t>(options.eval_examples, dataset->test.labels.size(0))
+            : dataset->test.labels.size(0);
     std::vector<std::int64_t> indices(n);
     for (std::int64_t i = 0; i < n; ++i) indices[i] = i;
     role.test = gather(dataset->test, indices);
@@ -44,7 +46,8 @@ RoleData load_role_data(const DataOptions& options, const ModelContext& context)
   }
   const std::int64_t private_count = dataset->train.labels.size(0) - options.public_examples;
   const std::vector<std::int64_t> train_labels = labels_of(dataset->train.labels, private_count);
-  const std::vector<std::int64_t> test_labels = labels_of(dataset->test.labels, dataset->test.labels.size(0));
+  const std::vector<std::int64_t> test_labels =
+      labels_of(dataset->test.labels, dataset->test.labels.size(0));
 
   std::vector<std::vector<std::int64_t>> train_parts;
   data::LabelMix mix;
@@ -53,9 +56,11 @@ RoleData load_role_data(const DataOptions& options, const ModelContext& context)
               ? data::iid_mix(context.num_clients, kClasses)
               : data::dirichlet_mix(context.num_clients, kClasses, options.dirichlet_alpha,
                                     derive_seed(context.seed, {0x4d4958 /* MIX */, attempt}));
-    train_parts = data::split_by_mix(train_labels, mix, derive_seed(context.seed, {0x545241 /* TRA */}));
-    const auto smallest = std::min_element(train_parts.begin(), train_parts.end(),
-                                           [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    train_parts =
+        data::split_by_mix(train_labels, mix, derive_seed(context.seed, {0x545241 /* TRA */}));
+    const auto smallest =
+        std::min_element(train_parts.begin(), train_parts.end(),
+                         [](const auto& a, const auto& b) { return a.size() < b.size(); });
     if (static_cast<std::int64_t>(smallest->size()) >= options.min_examples) break;
     if (attempt == 100 || options.partition == "iid") {
       throw ConfigError("mlp model: cannot give each of " + std::to_string(context.num_clients) +
@@ -63,9 +68,11 @@ RoleData load_role_data(const DataOptions& options, const ModelContext& context)
                         " examples; use fewer clients or a larger dirichlet_alpha");
     }
   }
-  const auto test_parts = data::split_by_mix(test_labels, mix, derive_seed(context.seed, {0x545354 /* TST */}));
+  const auto test_parts =
+      data::split_by_mix(test_labels, mix, derive_seed(context.seed, {0x545354 /* TST */}));
   std::vector<std::int64_t> mine = train_parts.at(context.client_index);
-  if (options.max_train_examples > 0 && static_cast<std::int64_t>(mine.size()) > options.max_train_examples) {
+  if (options.max_train_examples > 0 &&
+      static_cast<std::int64_t>(mine.size()) > options.max_train_examples) {
     mine.resize(options.max_train_examples);
   }
   role.train = gather(dataset->train, mine);

@@ -8,18 +8,21 @@
 namespace lorafed::mlp {
 
 TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> parameters,
-                             const Examples& examples, const TrainOptions& options, std::uint64_t seed) {
+                             const Examples& examples, const TrainOptions& options,
+                             std::uint64_t seed) {
   TrainReport report;
   const std::int64_t n = examples.labels.size(0);
   if (n == 0 || parameters.empty()) return report;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (options.optimizer == "adamw") {
     optimizer = std::make_unique<torch::optim::AdamW>(
-        parameters, torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
-  } else {
-    optimizer = std::make_unique<torch::optim::SGD>(
         parameters,
-        torch::optim::SGDOptions(options.learning_rate).momentum(options.momentum).weight_decay(options.weight_decay));
+        torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+  } else {
+    optimizer = std::make_unique<torch::optim::SGD>(parameters,
+                                                    torch::optim::SGDOptions(options.learning_rate)
+                                                        .momentum(options.momentum)
+                                                        .weight_decay(options.weight_decay));
   }
   const std::int64_t batch = std::min(options.batch_size, n);
   const std::int64_t batches_per_epoch = (n + batch - 1) / batch;
@@ -37,8 +40,7 @@ TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> 
     }
     const std::int64_t begin = position * batch;
     const std::int64_t end = std::min(begin + batch, n);
-    const torch::Tensor index =
-        torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
+    const torch::Tensor index = torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
     const torch::Tensor inputs = examples.inputs.index_select(0, index);
     const torch::Tensor labels = examples.labels.index_select(0, index);
 
@@ -48,8 +50,8 @@ TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> 
     optimizer->step();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {
-      throw Error("training diverged (loss " + std::to_string(value) + " at step " + std::to_string(step) +
-                  "): lower [train] learning_rate");
+      throw Error("training diverged (loss " + std::to_string(value) + " at step " +
+                  std::to_string(step) + "): lower [train] learning_rate");
     }
     loss_sum += value;
     report.examples_seen += end - begin;
@@ -60,7 +62,8 @@ TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> 
   return report;
 }
 
-EvalReport evaluate_classifier(const Forward& forward, const Examples& examples, std::int64_t batch_size) {
+EvalReport evaluate_classifier(const Forward& forward, const Examples& examples,
+                               std::int64_t batch_size) {
   torch::NoGradGuard no_grad;
   EvalReport report;
   const std::int64_t n = examples.labels.size(0);
@@ -72,13 +75,14 @@ EvalReport evaluate_classifier(const Forward& forward, const Examples& examples,
     const std::int64_t end = std::min(begin + batch_size, n);
     const torch::Tensor logits = forward(examples.inputs.slice(0, begin, end));
     const torch::Tensor labels = examples.labels.slice(0, begin, end);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<std::int64_t>();
   }
   report.loss = loss_sum / static_cast<double>(n);
-  report.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  report.metrics["accuracy"] = static_cast<double>(correct) / static_cast<double>(n);
   return report;
 }
 

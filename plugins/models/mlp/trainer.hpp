@@ -17,8 +17,10 @@ using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 // or options.local_epochs epochs of shuffled mini-batches. The shuffle is
 // drawn from `seed`, so a run is reproducible.
 TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> parameters,
-                             const Examples& examples, const TrainOptions& options, std::uint64_t seed);
+                             const Examples& examples, const TrainOptions& options,
+                             std::uint64_t seed);
 
-EvalReport evaluate_classifier(const Forward& forward, const Examples& examples, std::int64_t batch_size = 1000);
+EvalReport evaluate_classifier(const Forward& forward, const Examples& examples,
+                               std::int64_t batch_size = 1000);
 
 }  // namespace lorafed::mlp

@@ -20,11 +20,12 @@ class FedAvg final : public Strategy {
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
     for (const ClientInfo& client : clients) {
       if (client.rank != clients.front().rank) {
-        throw ConfigError("strategy fedavg needs one LoRA rank for every client, but " + clients.front().id +
-                          " has rank " + std::to_string(clients.front().rank) + " and " + client.id + " rank " +
-                          std::to_string(client.rank) +
-                          ": set one [lora] rank, or use a heterogeneous-rank strategy (fedhl, flexlora, "
-                          "hetlora, flora)");
+        throw ConfigError(
+            "strategy fedavg needs one LoRA rank for every client, but " + clients.front().id +
+            " has rank " + std::to_string(clients.front().rank) + " and " + client.id + " rank " +
+            std::to_string(client.rank) +
+            ": set one [lora] rank, or use a heterogeneous-rank strategy (fedhl, flexlora, "
+            "hetlora, flora)");
       }
     }
     if (global_.layers.empty() && !clients.empty()) {
@@ -33,15 +34,17 @@ class FedAvg final : public Strategy {
     std::vector<FitInstruction> instructions;
     for (const ClientInfo& client : clients) {
       if (client.rank != global_.rank()) {
-        throw ConfigError("strategy fedavg: client " + client.id + " has rank " + std::to_string(client.rank) +
-                          " but the global adapter has rank " + std::to_string(global_.rank()));
+        throw ConfigError("strategy fedavg: client " + client.id + " has rank " +
+                          std::to_string(client.rank) + " but the global adapter has rank " +
+                          std::to_string(global_.rank()));
       }
       instructions.push_back(FitInstruction{client.id, global_, {}});
     }
     return instructions;
   }
 
-  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
     std::vector<double> weights;
     double total = 0;
     for (const FitResult& result : results) {
@@ -90,7 +93,8 @@ class FedAvgFactory final : public StrategyFactory {
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     const std::string weighting = config.get<std::string>("weighting", "data");
     if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting", "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
+      throw_config_error(config, "weighting",
+                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
     }
     return std::make_unique<FedAvg>(weighting == "data");
   }

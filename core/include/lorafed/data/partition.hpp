@@ -22,14 +22,13 @@ struct LabelMix {
 LORAFED_API LabelMix iid_mix(std::int64_t num_clients, std::int64_t num_classes);
 // Per class, shares over clients drawn from Dirichlet(alpha): small alpha,
 // strong label skew. Seeded.
-LORAFED_API LabelMix dirichlet_mix(std::int64_t num_clients, std::int64_t num_classes,
-                                   double alpha, std::uint64_t seed);
+LORAFED_API LabelMix dirichlet_mix(std::int64_t num_clients, std::int64_t num_classes, double alpha,
+                                   std::uint64_t seed);
 
 // Splits example indices by `mix`: each class's indices are shuffled (seeded)
 // and cut into consecutive runs of the clients' shares. Every index goes to
 // exactly one client; each client's list is sorted.
-LORAFED_API std::vector<std::vector<std::int64_t>> split_by_mix(std::span<const std::int64_t> labels,
-                                                                const LabelMix& mix,
-                                                                std::uint64_t seed);
+LORAFED_API std::vector<std::vector<std::int64_t>> split_by_mix(
+    std::span<const std::int64_t> labels, const LabelMix& mix, std::uint64_t seed);
 
 }  // namespace lorafed::data

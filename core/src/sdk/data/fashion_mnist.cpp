@@ -24,7 +24,8 @@ LabeledImages load_split(const std::filesystem::path& dir, const std::string& pr
   LabeledImages split;
   split.images = read_idx(find_file(dir, prefix + "-images-idx3-ubyte"));
   split.labels = read_idx(find_file(dir, prefix + "-labels-idx1-ubyte")).to(at::kLong);
-  if (split.images.dim() != 3 || split.labels.dim() != 1 || split.images.size(0) != split.labels.size(0)) {
+  if (split.images.dim() != 3 || split.labels.dim() != 1 ||
+      split.images.size(0) != split.labels.size(0)) {
     throw FormatError("Fashion-MNIST '" + prefix + "' images and labels in '" + dir.string() +
                       "' do not match");
   }

@@ -9,16 +9,20 @@
 namespace lorafed::data {
 
 LabelMix iid_mix(std::int64_t num_clients, std::int64_t num_classes) {
-  if (num_clients < 1 || num_classes < 1) throw Error("iid_mix needs at least one client and one class");
+  if (num_clients < 1 || num_classes < 1)
+    throw Error("iid_mix needs at least one client and one class");
   LabelMix mix{num_clients, num_classes, {}};
-  mix.share.assign(num_clients, std::vector<double>(num_classes, 1.0 / static_cast<double>(num_clients)));
+  mix.share.assign(num_clients,
+                   std::vector<double>(num_classes, 1.0 / static_cast<double>(num_clients)));
   return mix;
 }
 
 LabelMix dirichlet_mix(std::int64_t num_clients, std::int64_t num_classes, double alpha,
                        std::uint64_t seed) {
-  if (!(alpha > 0)) throw ConfigError("Dirichlet alpha must be positive, got " + std::to_string(alpha));
-  if (num_clients < 1 || num_classes < 1) throw Error("dirichlet_mix needs at least one client and one class");
+  if (!(alpha > 0))
+    throw ConfigError("Dirichlet alpha must be positive, got " + std::to_string(alpha));
+  if (num_clients < 1 || num_classes < 1)
+    throw Error("dirichlet_mix needs at least one client and one class");
   std::mt19937_64 rng(seed);
   std::gamma_distribution<double> gamma(alpha, 1.0);
   LabelMix mix{num_clients, num_classes, {}};
@@ -56,9 +60,10 @@ std::vector<std::vector<std::int64_t>> split_by_mix(std::span<const std::int64_t
     for (std::int64_t k = 0; k < mix.num_clients; ++k) {
       cumulative += mix.share[k][c];
       // The last client takes the remainder, so rounding loses no index.
-      const std::size_t end = k + 1 == mix.num_clients
-                                  ? indices.size()
-                                  : std::min(indices.size(), static_cast<std::size_t>(std::llround(cumulative * n)));
+      const std::size_t end =
+          k + 1 == mix.num_clients
+              ? indices.size()
+              : std::min(indices.size(), static_cast<std::size_t>(std::llround(cumulative * n)));
       for (std::size_t i = begin; i < std::max(begin, end); ++i) parts[k].push_back(indices[i]);
       begin = std::max(begin, end);
     }

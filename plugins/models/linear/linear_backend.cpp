@@ -1,0 +1,167 @@
+// The `linear` model backend: the synthetic task on which truncation bias
+// shows (docs/algorithms.md §Synthetic linear task).
+#include <torch/torch.h>
+
+#include <numeric>
+#include <random>
+
+#include "linear_task.hpp"
+#include "lorafed/error.hpp"
+#include "lorafed/plugin.hpp"
+
+namespace {
+
+using namespace lorafed;
+using lorafed::linear::Examples;
+
+constexpr const char* kLayer = "linear";
+
+class LinearBackend final : public ModelBackend {
+ public:
+  LinearBackend(linear::Task task, linear::RoleData data, std::string model_id)
+      : task_(std::move(task)), weight_(task_.base), data_(std::move(data)), model_id_(std::move(model_id)) {}
+
+  ModelSpec spec() const override {
+    return ModelSpec{model_id_, {{kLayer, task_.base.size(1), task_.base.size(0)}}};
+  }
+  std::int64_t num_train_examples() const override {
+    return data_.train.inputs.defined() ? data_.train.inputs.size(0) : 0;
+  }
+
+  void install_adapter(const Adapter& adapter) override {
+    const LoraFactors& factors = adapter.layers.at(kLayer);
+    a_ = factors.a.detach().clone();
+    b_ = factors.b.detach().clone();
+    scale_ = adapter.scale();
+    merged_ = torch::Tensor();
+  }
+  Adapter adapter() const override {
+    if (!a_.defined()) throw Error("linear model: no adapter installed");
+    Adapter adapter;
+    adapter.alpha = scale_ * static_cast<double>(a_.size(0));
+    adapter.layers[kLayer] = LoraFactors{a_.detach().clone(), b_.detach().clone()};
+    return adapter;
+  }
+  void install_merged_delta(const NamedTensors& delta) override {
+    a_ = b_ = torch::Tensor();
+    const auto found = delta.find(kLayer);
+    merged_ = found == delta.end() ? weight_ : weight_ + found->second;
+  }
+  void merge_adapter(const Adapter& adapter) override { weight_ = weight_ + adapter.dense_delta().at(kLayer); }
+
+  TrainReport train(ParameterGroup group, const TrainOptions& options, std::uint64_t seed) override {
+    if (group != ParameterGroup::kAdapter) throw Error("linear model: only the adapter is trainable");
+    if (!a_.defined()) throw Error("linear model: no adapter installed to train");
+    if (num_train_examples() == 0) throw Error("linear model: no training data (server role?)");
+    a_.requires_grad_(true);
+    b_.requires_grad_(true);
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+    if (options.optimizer == "adamw") {
+      optimizer = std::make_unique<torch::optim::AdamW>(
+          std::vector<torch::Tensor>{a_, b_},
+          torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+    } else {
+      optimizer = std::make_unique<torch::optim::SGD>(
+          std::vector<torch::Tensor>{a_, b_}, torch::optim::SGDOptions(options.learning_rate)
+                                                  .momentum(options.momentum)
+                                                  .weight_decay(options.weight_decay));
+    }
+    const std::int64_t n = num_train_examples();
+    const std::int64_t batch = std::min(options.batch_size, n);
+    const std::int64_t per_epoch = (n + batch - 1) / batch;
+    const std::int64_t steps = options.local_steps > 0 ? options.local_steps : options.local_epochs * per_epoch;
+    std::vector<std::int64_t> order(n);
+    std::mt19937_64 rng(seed);
+    TrainReport report;
+    double loss_sum = 0;
+    for (std::int64_t step = 0; step < steps; ++step) {
+      if (step % per_epoch == 0) {
+        std::iota(order.begin(), order.end(), 0);
+        std::shuffle(order.begin(), order.end(), rng);
+      }
+      const std::int64_t begin = (step % per_epoch) * batch;
+      const std::int64_t end = std::min(begin + batch, n);
+      const torch::Tensor index = torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
+      const torch::Tensor inputs = data_.train.inputs.index_select(0, index);
+      const torch::Tensor targets = data_.train.targets.index_select(0, index);
+      optimizer->zero_grad();
+      const torch::Tensor loss = torch::mse_loss(forward(inputs), targets);
+      loss.backward();
+      optimizer->step();
+      loss_sum += loss.item<double>();
+      report.examples_seen += end - begin;
+      ++report.steps;
+    }
+    a_.requires_grad_(false);
+    b_.requires_grad_(false);
+    report.mean_loss = steps > 0 ? loss_sum / static_cast<double>(steps) : 0.0;
+    if (!std::isfinite(report.mean_loss)) {
+      throw Error("linear model: training diverged; lower [train] learning_rate");
+    }
+    return report;
+  }
+
+  EvalReport evaluate() override {
+    torch::NoGradGuard no_grad;
+    EvalReport report;
+    report.num_examples = data_.test.inputs.size(0);
+    report.loss = torch::mse_loss(forward(data_.test.inputs), data_.test.targets).item<double>();
+    // ||ΔW − ΔW*||_F, the distance of the model's change from the optimum.
+    const torch::Tensor change = effective_weight() - task_.base;
+    const double error = (change - task_.target).norm().item<double>();
+    report.metrics["global_error"] = error;
+    report.metrics["relative_error"] = error / task_.target.norm().item<double>();
+    return report;
+  }
+
+ private:
+  torch::Tensor effective_weight() const {
+    if (merged_.defined()) return merged_;
+    if (a_.defined()) return weight_ + scale_ * torch::matmul(b_, a_);
+    return weight_;
+  }
+  torch::Tensor forward(const torch::Tensor& inputs) const {
+    if (merged_.defined() || !a_.defined()) return torch::matmul(inputs, effective_weight().t());
+    return torch::matmul(inputs, weight_.t()) + scale_ * torch::matmul(torch::matmul(inputs, a_.t()), b_.t());
+  }
+
+  linear::Task task_;
+  torch::Tensor weight_;  // W0 plus anything merged (FLoRA)
+  torch::Tensor merged_;  // weight_ + a global delta, for evaluation
+  torch::Tensor a_, b_;
+  double scale_ = 1.0;
+  linear::RoleData data_;
+  std::string model_id_;
+};
+
+class LinearFactory final : public ModelFactory {
+ public:
+  std::unique_ptr<ModelBackend> create(const ConfigTable& config, const ModelContext& context) const override {
+    linear::TaskOptions options;
+    auto positive = [&](const char* key, std::int64_t fallback) {
+      const std::int64_t value = config.get<std::int64_t>(key, fallback);
+      if (value < 1) throw_config_error(config, key, "must be positive");
+      return value;
+    };
+    options.in_features = positive("in_features", options.in_features);
+    options.out_features = positive("out_features", options.out_features);
+    options.examples_per_client = positive("examples_per_client", options.examples_per_client);
+    options.test_examples = positive("test_examples", options.test_examples);
+    options.spectrum_decay = config.get<double>("spectrum_decay", options.spectrum_decay);
+    if (options.spectrum_decay < 0) throw_config_error(config, "spectrum_decay", "must not be negative");
+    options.noise = config.get<double>("noise", options.noise);
+    if (options.noise < 0) throw_config_error(config, "noise", "must not be negative");
+    options.input_skew = config.get<double>("input_skew", options.input_skew);
+    if (!(options.input_skew > 0 && options.input_skew <= 1)) throw_config_error(config, "input_skew", "must be in (0, 1]");
+    options.task_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("task_seed", 0));
+    const std::string model_id = "linear-" + std::to_string(options.out_features) + "x" +
+                                 std::to_string(options.in_features) + "-task" + std::to_string(options.task_seed);
+    linear::Task task = linear::make_task(options);
+    linear::RoleData data = linear::make_role_data(options, task, context);
+    return std::make_unique<LinearBackend>(std::move(task), std::move(data), model_id);
+  }
+};
+
+}  // namespace
+
+LORAFED_MODEL_PLUGIN("linear", "0.1.0", LinearFactory)

@@ -1,0 +1,169 @@
+// FedHL: unbiased aggregation against the full-rank global product, weights
+// inversely proportional to truncation error (docs/algorithms.md §FedHL).
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "lorafed/error.hpp"
+#include "lorafed/lora_math.hpp"
+#include "lorafed/plugin.hpp"
+#include "lorafed/seed.hpp"
+#include "lorafed/truncated_global.hpp"
+
+namespace {
+
+using namespace lorafed;
+
+enum class Weighting { kTruncation, kData, kUniform };
+
+struct FedHlOptions {
+  Weighting weighting = Weighting::kTruncation;
+  double epsilon = 1e-8;
+  bool per_layer_errors = false;
+  TruncatedGlobal::Options svd;
+  bool evaluate_clients = false;
+};
+
+class FedHl final : public Strategy {
+ public:
+  explicit FedHl(FedHlOptions options) : options_(options) {}
+
+  void initialize(const StrategyContext& context) override {
+    context_ = context;
+    global_ = TruncatedGlobal(context.spec, options_.svd);  // W_0 = 0
+  }
+
+  std::vector<FitInstruction> configure_fit(int round, std::span<const ClientInfo> clients) override {
+    std::vector<FitInstruction> instructions;
+    for (const ClientInfo& client : clients) {
+      instructions.push_back(FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
+    }
+    return instructions;
+  }
+
+  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+    if (results.empty()) return {};
+    Metrics metrics;
+    NamedTensors next;
+    for (const TargetLayer& layer : context_.spec.targets) {
+      // §FedHL step 4: p_i over the clients that returned.
+      std::vector<double> raw;
+      for (const FitResult& result : results) raw.push_back(raw_weight(result, layer.name));
+      const std::vector<double> p = normalise_weights(raw);
+      // §FedHL step 6: W_{t+1} = W_t + Σ p_i s_i B_i' A_i' − Σ p_i W_{r_i,t}.
+      std::vector<WeightedFactors> terms;
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name), p[i] * results[i].adapter.scale()});
+      }
+      // Σ p_i W_{r_i,t} = U diag(σ ⊙ c) Vᵀ with c_j = Σ_{i: r_i ≥ j} p_i.
+      const TruncatedSvd& svd = global_.svd(layer.name);
+      at::Tensor coverage = at::zeros_like(svd.s);
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        coverage.narrow(0, 0, std::min(results[i].adapter.rank(), svd.s.size(0))).add_(p[i]);
+      }
+      const at::Tensor started_from = at::matmul(svd.u * (svd.s * coverage), svd.v.t());
+      next[layer.name] = global_.weights().at(layer.name) + stacked_product(terms) - started_from;
+      if (layer.name == context_.spec.targets.front().name) {
+        metrics["weight_min"] = *std::min_element(p.begin(), p.end());
+        metrics["weight_max"] = *std::max_element(p.begin(), p.end());
+      }
+    }
+    double error_sum = 0;
+    for (const FitResult& result : results) error_sum += global_.truncation_error(result.adapter.rank());
+    metrics["truncation_error_mean"] = error_sum / static_cast<double>(results.size());
+    global_.set_weights(std::move(next));
+    return metrics;
+  }
+
+  std::vector<EvaluateInstruction> configure_evaluate(int round, std::span<const ClientInfo> clients) override {
+    if (!options_.evaluate_clients) return {};
+    std::vector<EvaluateInstruction> instructions;
+    for (const ClientInfo& client : clients) {
+      // Each client's model at its own rank: its truncation of W_{t+1}.
+      instructions.push_back(EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
+    }
+    return instructions;
+  }
+
+  NamedTensors global_delta() const override { return global_.weights(); }
+
+  NamedTensors state() const override {
+    NamedTensors state;
+    for (const auto& [name, w] : global_.weights()) state[name + ".global"] = w;
+    return state;
+  }
+
+  void load_state(const NamedTensors& state) override {
+    NamedTensors weights;
+    for (const TargetLayer& layer : context_.spec.targets) {
+      const auto found = state.find(layer.name + ".global");
+      if (found == state.end()) throw FormatError("fedhl state lacks '" + layer.name + ".global'");
+      weights[layer.name] = found->second.to(at::kFloat).contiguous();
+    }
+    global_.set_weights(std::move(weights));
+  }
+
+ private:
+  // §FedHL steps 1–2: one truncated SVD per layer at the largest rank among
+  // `clients`, then the balanced factors of the client's truncation.
+  Adapter client_adapter(int round, std::span<const ClientInfo> clients, std::int64_t rank) {
+    return global_.adapter_for(clients, rank, context_.alpha,
+                               derive_seed(context_.seed, {static_cast<std::uint64_t>(round)}));
+  }
+
+  double raw_weight(const FitResult& result, const std::string& layer) const {
+    switch (options_.weighting) {
+      case Weighting::kData: return static_cast<double>(result.num_examples);
+      case Weighting::kUniform: return 1.0;
+      case Weighting::kTruncation: {
+        // §FedHL steps 3–4: p_i ∝ 1 / (r̂_i² + ε).
+        const double error = global_.truncation_error(result.adapter.rank(), options_.per_layer_errors ? layer : "");
+        return 1.0 / (error * error + options_.epsilon);
+      }
+    }
+    return 1.0;
+  }
+
+  FedHlOptions options_;
+  StrategyContext context_;
+  TruncatedGlobal global_;  // W_t per layer, and its truncation
+};
+
+class FedHlFactory final : public StrategyFactory {
+ public:
+  std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
+    FedHlOptions options;
+    const std::string weighting = config.get<std::string>("weighting", "truncation");
+    if (weighting == "truncation") options.weighting = Weighting::kTruncation;
+    else if (weighting == "data") options.weighting = Weighting::kData;
+    else if (weighting == "uniform") options.weighting = Weighting::kUniform;
+    else throw_config_error(config, "weighting", "must be \"truncation\", \"data\" or \"uniform\", got \"" + weighting + "\"");
+    options.epsilon = config.get<double>("epsilon", options.epsilon);
+    if (!(options.epsilon > 0)) throw_config_error(config, "epsilon", "must be positive");
+    const std::string errors = config.get<std::string>("truncation_error", "model");
+    if (errors != "model" && errors != "layer") {
+      throw_config_error(config, "truncation_error", "must be \"model\" (summed over layers) or \"layer\"");
+    }
+    options.per_layer_errors = errors == "layer";
+    const std::string svd = config.get<std::string>("svd", "exact");
+    if (svd == "exact") options.svd.method = SvdMethod::kExact;
+    else if (svd == "randomized") options.svd.method = SvdMethod::kRandomized;
+    else throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");
+    options.svd.randomized.oversampling = config.get<std::int64_t>("svd_oversampling", options.svd.randomized.oversampling);
+    options.svd.randomized.power_iterations =
+        config.get<std::int64_t>("svd_power_iterations", options.svd.randomized.power_iterations);
+    if (options.svd.randomized.oversampling < 0 || options.svd.randomized.power_iterations < 0) {
+      throw_config_error(config, "svd_oversampling", "and svd_power_iterations must not be negative");
+    }
+    options.evaluate_clients = config.get<bool>("evaluate_clients", false);
+    return std::make_unique<FedHl>(options);
+  }
+  std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
+    return std::make_unique<LoraTrainingProcedure>();
+  }
+};
+
+}  // namespace
+
+LORAFED_STRATEGY_PLUGIN("fedhl", "0.1.0", FedHlFactory)

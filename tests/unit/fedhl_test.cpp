@@ -1,0 +1,162 @@
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include "lorafed/error.hpp"
+#include "unit/strategy_fixture.hpp"
+
+using namespace lorafed;
+using namespace lorafed::test;
+
+namespace {
+
+// A full-rank W_t per layer, installed through the strategy's state.
+NamedTensors random_global() {
+  NamedTensors state;
+  for (const TargetLayer& layer : test_spec().targets) {
+    state[layer.name + ".global"] = at::randn({layer.out_features, layer.in_features});
+  }
+  return state;
+}
+
+}  // namespace
+
+TEST_CASE("fedhl sends truncations, weighs by truncation error and updates against the full W_t", "[fedhl]") {
+  at::manual_seed(7);
+  const double epsilon = 1e-3;
+  auto strategy = make_strategy("fedhl", "epsilon = 0.001");
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+  const NamedTensors w_t = random_global();
+  strategy->load_state(w_t);
+  const std::vector<std::int64_t> ranks = {2, 4, 8, 4};
+  const auto clients = clients_with_ranks(ranks);
+  const auto instructions = strategy->configure_fit(1, clients);
+  REQUIRE(instructions.size() == ranks.size());
+
+  // Step 2: client i gets balanced factors whose scaled product is W_t truncated to r_i.
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    const Adapter& sent = instructions[i].adapter;
+    CHECK(sent.rank() == ranks[i]);
+    for (const TargetLayer& layer : test_spec().targets) {
+      const at::Tensor product = sent.scale() * at::matmul(sent.layers.at(layer.name).b, sent.layers.at(layer.name).a);
+      CHECK(at::allclose(product, reference_truncation(w_t.at(layer.name + ".global"), ranks[i]), 1e-4, 1e-4));
+      // Balanced: B and A carry the same singular-value mass (in the
+      // directions the layer has; ranks beyond them are fresh A rows, zero B).
+      const std::int64_t k = std::min({ranks[i], layer.in_features, layer.out_features});
+      CHECK(sent.layers.at(layer.name).b.narrow(1, 0, k).norm().item<double>() ==
+            Approx(sent.layers.at(layer.name).a.narrow(0, 0, k).norm().item<double>()).epsilon(1e-4));
+    }
+  }
+
+  // Clients 0..2 return trained factors; client 3 failed.
+  std::vector<FitResult> results;
+  for (std::size_t i = 0; i < 3; ++i) results.push_back({clients[i].id, random_adapter(ranks[i]), 50, {}});
+  strategy->aggregate_fit(1, results, std::vector<Failure>{{clients[3].id, "timeout"}});
+
+  // Steps 3–6 by hand: errors over all layers, p ∝ 1/(r̂² + ε) over those that returned,
+  // W_{t+1} = W_t + Σ p_i (s_i B_i' A_i' − W_{r_i,t}).
+  std::vector<double> raw;
+  for (std::size_t i = 0; i < 3; ++i) {
+    double error = 0;
+    for (const TargetLayer& layer : test_spec().targets) {
+      const at::Tensor& w = w_t.at(layer.name + ".global");
+      error += (w - reference_truncation(w, ranks[i])).square().sum().item<double>();
+    }
+    raw.push_back(1.0 / (error * error + epsilon));
+  }
+  const double total = raw[0] + raw[1] + raw[2];
+  const NamedTensors next = strategy->global_delta();
+  for (const TargetLayer& layer : test_spec().targets) {
+    const at::Tensor& w = w_t.at(layer.name + ".global");
+    at::Tensor expected = w.clone();
+    for (std::size_t i = 0; i < 3; ++i) {
+      const Adapter& trained = results[i].adapter;
+      const at::Tensor product =
+          trained.scale() * at::matmul(trained.layers.at(layer.name).b, trained.layers.at(layer.name).a);
+      expected += (raw[i] / total) * (product - reference_truncation(w, ranks[i]));
+    }
+    CHECK(at::allclose(next.at(layer.name), expected, 1e-3, 1e-3));
+  }
+}
+
+TEST_CASE("fedhl starts from W_0 = 0 with LoRA's initialisation and uniform weights", "[fedhl]") {
+  auto strategy = make_strategy("fedhl");
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+  for (const auto& [name, w] : strategy->global_delta()) CHECK(w.abs().max().item<float>() == 0.0f);
+  const auto clients = clients_with_ranks({2, 8});
+  const auto instructions = strategy->configure_fit(1, clients);
+  for (const auto& instruction : instructions) {
+    for (const auto& [name, factors] : instruction.adapter.layers) {
+      CHECK(factors.b.abs().max().item<float>() == 0.0f);  // B = 0
+      CHECK(factors.a.abs().min().item<float>() > 0.0f);   // A freshly initialised, every row
+    }
+  }
+  // With every truncation error 0, weights are uniform: W_1 is the plain mean of the products.
+  const std::vector<FitResult> results = {{clients[0].id, random_adapter(2), 10, {}},
+                                          {clients[1].id, random_adapter(8), 1000, {}}};
+  strategy->aggregate_fit(1, results, {});
+  for (const TargetLayer& layer : test_spec().targets) {
+    at::Tensor expected = at::zeros({layer.out_features, layer.in_features});
+    for (const FitResult& result : results) {
+      expected += 0.5 * result.adapter.scale() *
+                  at::matmul(result.adapter.layers.at(layer.name).b, result.adapter.layers.at(layer.name).a);
+    }
+    CHECK(at::allclose(strategy->global_delta().at(layer.name), expected, 1e-4, 1e-4));
+  }
+}
+
+TEST_CASE("fedhl data and uniform weighting reproduce the ablations", "[fedhl]") {
+  at::manual_seed(3);
+  for (const std::string weighting : {"data", "uniform"}) {
+    auto strategy = make_strategy("fedhl", "weighting = \"" + weighting + "\"");
+    strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+    const NamedTensors w_t = random_global();
+    strategy->load_state(w_t);
+    const auto clients = clients_with_ranks({2, 6});
+    strategy->configure_fit(1, clients);
+    const std::vector<FitResult> results = {{clients[0].id, random_adapter(2), 100, {}},
+                                            {clients[1].id, random_adapter(6), 300, {}}};
+    strategy->aggregate_fit(1, results, {});
+    const std::vector<double> p = weighting == "data" ? std::vector<double>{0.25, 0.75} : std::vector<double>{0.5, 0.5};
+    const at::Tensor& w = w_t.at("head.global");
+    at::Tensor expected = w.clone();
+    for (std::size_t i = 0; i < 2; ++i) {
+      const Adapter& a = results[i].adapter;
+      expected += p[i] * (a.scale() * at::matmul(a.layers.at("head").b, a.layers.at("head").a) -
+                          reference_truncation(w, a.rank()));
+    }
+    CHECK(at::allclose(strategy->global_delta().at("head"), expected, 1e-3, 1e-3));
+  }
+}
+
+TEST_CASE("fedhl with randomized SVD sends nearly the exact truncations", "[fedhl]") {
+  at::manual_seed(11);
+  auto exact = make_strategy("fedhl");
+  auto randomized = make_strategy("fedhl", "svd = \"randomized\"");
+  NamedTensors state;
+  for (const TargetLayer& layer : test_spec().targets) {
+    // A decaying spectrum, as trained adapters have.
+    auto [u, s, vh] = at::linalg_svd(at::randn({layer.out_features, layer.in_features}), false);
+    state[layer.name + ".global"] = at::matmul(u * at::pow(at::arange(1, s.size(0) + 1).to(at::kFloat), -1.5), vh);
+  }
+  for (auto& strategy : {exact, randomized}) {
+    strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+    strategy->load_state(state);
+  }
+  const auto clients = clients_with_ranks({3});
+  const Adapter a = exact->configure_fit(1, clients)[0].adapter;
+  const Adapter b = randomized->configure_fit(1, clients)[0].adapter;
+  for (const auto& [name, unused] : a.layers) {
+    const at::Tensor pa = a.scale() * at::matmul(a.layers.at(name).b, a.layers.at(name).a);
+    const at::Tensor pb = b.scale() * at::matmul(b.layers.at(name).b, b.layers.at(name).a);
+    CHECK((pa - pb).norm().item<double>() < 1e-2 * pa.norm().item<double>());
+  }
+}
+
+TEST_CASE("fedhl state restores W_t and bad options are configuration errors", "[fedhl]") {
+  auto strategy = make_strategy("fedhl");
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+  CHECK_THROWS_AS(strategy->load_state({{"fc1.global", at::zeros({1})}}), FormatError);
+  CHECK_THROWS_WITH(make_strategy("fedhl", "weighting = \"median\""), Catch::Matchers::Contains("weighting"));
+  CHECK_THROWS_WITH(make_strategy("fedhl", "epsilon = -1.0"), Catch::Matchers::Contains("epsilon"));
+  CHECK_THROWS_WITH(make_strategy("fedhl", "svd = \"qr\""), Catch::Matchers::Contains("svd"));
+}
