@@ -1,6 +1,8 @@
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
 
+#include "lorafed/client_procedure.hpp"
+#include "lorafed/plugin.hpp"
 #include "unit/strategy_fixture.hpp"
 
 using namespace lorafed;
@@ -57,4 +59,36 @@ TEST_CASE("hetlora grows the global adapter when a larger rank joins", "[hetlora
 
 TEST_CASE("hetlora pruning options are checked", "[hetlora]") {
   CHECK_THROWS_WITH(make_strategy("hetlora", "pruning_gamma = 1.5"), Catch::Matchers::Contains("pruning_gamma"));
+}
+
+TEST_CASE("hetlora self-pruning drops the tail ranks for good", "[hetlora]") {
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto strategy_plugin = registry.strategy("hetlora");
+  const auto model_plugin = registry.model("linear");
+  const auto config = ConfigTable::parse_string("self_pruning = true\npruning_gamma = 0.5\npruning_threshold = 0.99",
+                                                "p.toml");
+  auto procedure = keep_library_alive(strategy_plugin.factory->create_client_procedure(config), strategy_plugin.factory);
+  auto model = keep_library_alive(
+      model_plugin.factory->create(ConfigTable(), ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
+      model_plugin.factory);
+  ClientContext context;
+  context.rank = 8;
+  context.train.local_steps = 5;
+  context.train.learning_rate = 0.1;
+
+  const auto tail_is_zero = [](const Adapter& adapter, std::int64_t keep) {
+    const LoraFactors& f = adapter.layers.at("linear");
+    return f.a.narrow(0, keep, f.a.size(0) - keep).abs().max().item<float>() == 0.0f &&
+           f.b.narrow(1, keep, f.b.size(1) - keep).abs().max().item<float>() == 0.0f;
+  };
+  FitInstruction instruction{"client-0", init_adapter(model->spec(), 8, 8.0, 1), {}};
+  instruction.adapter.layers.at("linear").b.normal_();  // a tail worth something
+  const FitOutcome first = procedure->fit(*model, instruction, context);
+  CHECK(first.metrics.at("active_rank") == 4.0);
+  CHECK(first.adapter.rank() == 8);  // still the rank it was sent, the tail zeroed
+  CHECK(tail_is_zero(first.adapter, 4));
+  // The next round's adapter has a live tail again; the client keeps it dead and prunes further.
+  const FitOutcome second = procedure->fit(*model, instruction, context);
+  CHECK(second.metrics.at("active_rank") == 2.0);
+  CHECK(tail_is_zero(second.adapter, 2));
 }

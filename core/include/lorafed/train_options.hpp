@@ -17,6 +17,7 @@ struct LORAFED_API TrainOptions {
   std::int64_t local_epochs = 1;
   std::int64_t local_steps = 0;  // > 0: this many steps instead of epochs
   std::int64_t batch_size = 32;
+  double max_grad_norm = 0.0;  // > 0: clip the gradients' global norm to this
 
   // Reads and checks the `[train]` table (unknown keys are left for
   // reject_unknown_keys()).

@@ -24,6 +24,8 @@ TrainOptions TrainOptions::from_config(const ConfigTable& table) {
   }
   options.batch_size = table.get<std::int64_t>("batch_size", options.batch_size);
   if (options.batch_size < 1) throw_config_error(table, "batch_size", "must be at least 1");
+  options.max_grad_norm = table.get<double>("max_grad_norm", options.max_grad_norm);
+  if (options.max_grad_norm < 0) throw_config_error(table, "max_grad_norm", "must not be negative");
   return options;
 }
 

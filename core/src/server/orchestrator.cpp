@@ -88,8 +88,9 @@ nlohmann::json Orchestrator::run_rounds() {
   for (int round = 1; round <= config_.rounds; ++round) {
     const auto round_started = Clock::now();
     nlohmann::json record = fit_round(round);
-    if (config_.evaluate_every > 0 &&
-        (round % config_.evaluate_every == 0 || round == config_.rounds)) {
+    const bool evaluated =
+        config_.evaluate_every > 0 && (round % config_.evaluate_every == 0 || round == config_.rounds);
+    if (evaluated) {
       const auto eval_started = Clock::now();
       last = evaluate_global();
       record.update(last);
@@ -108,7 +109,7 @@ nlohmann::json Orchestrator::run_rounds() {
     spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
                  config_.rounds, record["clients_ok"].get<int>(),
                  record["clients_failed"].get<int>(),
-                 record.contains("loss") ? describe_quality(record) : "(not evaluated)",
+                 evaluated ? describe_quality(last) : "(not evaluated)",
                  format_duration(seconds_since(started)),
                  format_duration(mean_round * (config_.rounds - round)));
   }
@@ -406,7 +407,7 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
     nlohmann::json line = {{"type", "client"}, {"phase", "evaluate"},
                            {"round", round},   {"client", id},
                            {"status", "ok"},   {"num_examples", body.num_examples},
-                           {"loss", body.loss}};
+                           {"loss", body.loss}, {"rank", clients_.at(id).info.rank}};
     for (const auto& [name, value] : body.metrics) line[name] = value;
     metrics_.record(line);
   }

@@ -87,6 +87,7 @@ class LinearBackend final : public ModelBackend {
       optimizer->zero_grad();
       const torch::Tensor loss = torch::mse_loss(forward(inputs), targets);
       loss.backward();
+    if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_({a_, b_}, options.max_grad_norm);
       optimizer->step();
       loss_sum += loss.item<double>();
       report.examples_seen += end - begin;

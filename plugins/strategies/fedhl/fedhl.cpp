@@ -19,7 +19,8 @@ enum class Weighting { kTruncation, kData, kUniform };
 
 struct FedHlOptions {
   Weighting weighting = Weighting::kTruncation;
-  double epsilon = 1e-8;
+  // 1e-8 makes the weights one-hot on the highest-rank clients (docs/algorithms.md §FedHL).
+  double epsilon = 1e-3;
   bool per_layer_errors = false;
   TruncatedGlobal::Options svd;
   bool evaluate_clients = false;

@@ -24,6 +24,8 @@ at::Tensor pad_columns(const at::Tensor& b, std::int64_t columns) {
 
 class HetLora final : public Strategy {
  public:
+  explicit HetLora(bool evaluate_clients) : evaluate_clients_(evaluate_clients) {}
+
   void initialize(const StrategyContext& context) override {
     context_ = context;
     global_ = Adapter{};
@@ -65,6 +67,17 @@ class HetLora final : public Strategy {
     return {};
   }
 
+  // Each client's model at its own rank: the leading r_i ranks of the global factors.
+  std::vector<EvaluateInstruction> configure_evaluate(int round, std::span<const ClientInfo> clients) override {
+    if (!evaluate_clients_) return {};
+    std::int64_t max_rank = 0;
+    for (const ClientInfo& client : clients) max_rank = std::max(max_rank, client.rank);
+    grow_to(max_rank, round + 1);
+    std::vector<EvaluateInstruction> instructions;
+    for (const ClientInfo& client : clients) instructions.push_back({client.id, leading(client.rank), {}});
+    return instructions;
+  }
+
   // The global model: the padded factors at the largest rank, s = alpha / r_max.
   NamedTensors global_delta() const override { return global_.layers.empty() ? NamedTensors{} : global_.dense_delta(); }
 
@@ -99,6 +112,7 @@ class HetLora final : public Strategy {
     return adapter;
   }
 
+  bool evaluate_clients_;
   StrategyContext context_;
   Adapter global_;  // padded to the largest rank seen
 };
@@ -161,9 +175,10 @@ class HetLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     read_client_keys(config);
-    return std::make_unique<HetLora>();
+    return std::make_unique<HetLora>(config.get<bool>("evaluate_clients", false));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable& config) const override {
+    config.mark_read("evaluate_clients");
     const auto [pruning, gamma, threshold] = read_client_keys(config);
     return std::make_unique<HetLoraProcedure>(pruning, gamma, threshold);
   }
