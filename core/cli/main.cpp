@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cli/aggregate_command.hpp"
 #include "cli/plugins_command.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/log.hpp"
@@ -82,6 +83,22 @@ int main(int argc, char** argv) {
       app.add_subcommand("plugins", "list the plugins found, with versions and rejections");
   plugins->add_flag("--path", show_path, "also print the search path");
 
+  lorafed::cli::AggregateOptions aggregate_options;
+  CLI::App* aggregate = app.add_subcommand(
+      "aggregate", "run one strategy's server step offline on files (state + clients' factors)");
+  aggregate->add_option("--strategy", aggregate_options.strategy, "strategy plugin name");
+  aggregate->add_option("--config", aggregate_options.config, "TOML whose [strategy] table configures it")
+      ->check(CLI::ExistingFile);
+  aggregate->add_option("--state", aggregate_options.state, "strategy state to start from (safetensors)")
+      ->check(CLI::ExistingFile);
+  aggregate->add_option("--client", aggregate_options.clients,
+                        "a client's returned factors: PATH[:EXAMPLES] (safetensors, <layer>.lora_A/B)")
+      ->required();
+  aggregate->add_option("--out", aggregate_options.output, "where to write the new state")->required();
+  aggregate->add_option("--alpha", aggregate_options.alpha, "LoRA alpha when a file has no lora_alpha metadata");
+  aggregate->add_option("--round", aggregate_options.round, "round number (seeds fresh directions)");
+  aggregate->add_option("--seed", aggregate_options.seed, "federation seed");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -100,6 +117,8 @@ int main(int argc, char** argv) {
     } else if (*client) {
       auto config = load(client_options);
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
+    } else if (*aggregate) {
+      return lorafed::cli::aggregate(aggregate_options, registry);
     } else if (*plugins) {
       return lorafed::cli::list_plugins(registry, show_path, std::cout);
     }
