@@ -29,7 +29,9 @@ extern char** environ;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 double peak_gib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -48,11 +50,12 @@ int run_one(const Options& options, std::int64_t clients) {
   using namespace lorafed;
   const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
   const auto plugin = registry.strategy("fedhl");
-  auto strategy = keep_library_alive(
-      plugin.factory->create_strategy(ConfigTable::parse_string("svd = \"" + options.svd + "\"", "bench")),
-      plugin.factory);
+  auto strategy = keep_library_alive(plugin.factory->create_strategy(ConfigTable::parse_string(
+                                         "svd = \"" + options.svd + "\"", "bench")),
+                                     plugin.factory);
   ModelSpec spec{"bench", {}};
-  for (std::int64_t l = 0; l < options.layers; ++l) spec.targets.push_back({"layer" + std::to_string(l), options.dim, options.dim});
+  for (std::int64_t l = 0; l < options.layers; ++l)
+    spec.targets.push_back({"layer" + std::to_string(l), options.dim, options.dim});
   strategy->initialize(StrategyContext{spec, 16.0, 1});
   // A W_t of full rank with a decaying spectrum, as after some rounds.
   NamedTensors state;
@@ -72,7 +75,8 @@ int run_one(const Options& options, std::int64_t clients) {
     Adapter adapter;
     adapter.alpha = 16;
     for (const auto& layer : spec.targets) {
-      adapter.layers[layer.name] = {at::randn({rank, options.dim}) * 0.01, at::randn({options.dim, rank}) * 0.01};
+      adapter.layers[layer.name] = {at::randn({rank, options.dim}) * 0.01,
+                                    at::randn({options.dim, rank}) * 0.01};
     }
     results.push_back({infos.back().id, std::move(adapter), 100, {}});
   }
@@ -110,7 +114,8 @@ std::string child_output(const std::vector<std::string>& args) {
   close(pipe_fds[1]);
   std::string output;
   char buffer[256];
-  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) output.append(buffer, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+    output.append(buffer, static_cast<std::size_t>(n));
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -125,14 +130,19 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
     const std::string value = argv[i + 1];
-    if (key == "--layers") options.layers = std::stoll(value);
-    else if (key == "--dim") options.dim = std::stoll(value);
-    else if (key == "--svd") options.svd = value;
-    else if (key == "--one") only = std::stoll(value);
+    if (key == "--layers")
+      options.layers = std::stoll(value);
+    else if (key == "--dim")
+      options.dim = std::stoll(value);
+    else if (key == "--svd")
+      options.svd = value;
+    else if (key == "--one")
+      only = std::stoll(value);
     else if (key == "--clients") {
       options.clients.clear();
       std::stringstream list(value);
-      for (std::string item; std::getline(list, item, ',');) options.clients.push_back(std::stoll(item));
+      for (std::string item; std::getline(list, item, ',');)
+        options.clients.push_back(std::stoll(item));
     } else {
       std::fprintf(stderr, "unknown option %s\n", key.c_str());
       return 2;
@@ -140,18 +150,22 @@ int main(int argc, char** argv) {
   }
   if (only > 0) return run_one(options, only);
 
-  std::printf("FedHL server step: %lld layers of %lld x %lld, ranks uniform over {4,8,16,32,64}, svd = %s, %d threads\n",
-              static_cast<long long>(options.layers), static_cast<long long>(options.dim),
-              static_cast<long long>(options.dim), options.svd.c_str(), at::get_num_threads());
+  std::printf(
+      "FedHL server step: %lld layers of %lld x %lld, ranks uniform over {4,8,16,32,64}, svd = %s, "
+      "%d threads\n",
+      static_cast<long long>(options.layers), static_cast<long long>(options.dim),
+      static_cast<long long>(options.dim), options.svd.c_str(), at::get_num_threads());
   const double svd_unit = full_svd_seconds(options.dim);
   std::printf("one full SVD of %lld x %lld: %.2f s\n\n", static_cast<long long>(options.dim),
               static_cast<long long>(options.dim), svd_unit);
-  std::printf("| clients | sum of ranks | FedHL step (s) | peak memory (GiB) | SVD-per-client reference (s) | speed-up |\n");
+  std::printf(
+      "| clients | sum of ranks | FedHL step (s) | peak memory (GiB) | SVD-per-client reference "
+      "(s) | speed-up |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (std::int64_t clients : options.clients) {
-    const std::string row = child_output({"bench_aggregate", "--layers", std::to_string(options.layers), "--dim",
-                                          std::to_string(options.dim), "--svd", options.svd, "--one",
-                                          std::to_string(clients)});
+    const std::string row = child_output(
+        {"bench_aggregate", "--layers", std::to_string(options.layers), "--dim",
+         std::to_string(options.dim), "--svd", options.svd, "--one", std::to_string(clients)});
     long long n = 0, rank_sum = 0;
     double step = 0, peak = 0;
     if (std::sscanf(row.c_str(), "%lld %lf %lf %lld", &n, &step, &peak, &rank_sum) != 4) {
@@ -160,8 +174,9 @@ int main(int argc, char** argv) {
     }
     // The reference: one full SVD per client per layer (its GEMMs left out, in its favour).
     const double reference = svd_unit * static_cast<double>(clients * options.layers);
-    std::printf("| %lld | %lld | %.2f | %.2f | %.1f (%lld SVDs x %.2f s) | %.0fx |\n", n, rank_sum, step, peak,
-                reference, static_cast<long long>(clients * options.layers), svd_unit, reference / step);
+    std::printf("| %lld | %lld | %.2f | %.2f | %.1f (%lld SVDs x %.2f s) | %.0fx |\n", n, rank_sum,
+                step, peak, reference, static_cast<long long>(clients * options.layers), svd_unit,
+                reference / step);
     std::fflush(stdout);
   }
   return 0;

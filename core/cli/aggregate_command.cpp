@@ -48,8 +48,8 @@ int aggregate(const AggregateOptions& options, const PluginRegistry& registry) {
     strategy_table = ConfigTable::parse_file(options.config).section("strategy");
     const std::string configured = strategy_table.require<std::string>("name");
     if (!name.empty() && name != configured) {
-      throw ConfigError("--strategy " + name + " differs from [strategy] name = \"" + configured + "\" in " +
-                        options.config);
+      throw ConfigError("--strategy " + name + " differs from [strategy] name = \"" + configured +
+                        "\" in " + options.config);
     }
     name = configured;
   }
@@ -78,7 +78,8 @@ int aggregate(const AggregateOptions& options, const PluginRegistry& registry) {
 
   const auto plugin = registry.strategy(name);
   strategy_table.mark_read("name");
-  auto strategy = keep_library_alive(plugin.factory->create_strategy(strategy_table), plugin.factory);
+  auto strategy =
+      keep_library_alive(plugin.factory->create_strategy(strategy_table), plugin.factory);
   strategy_table.reject_unknown_keys();
   strategy->initialize(StrategyContext{spec, results.front().adapter.alpha, options.seed});
   if (!options.state.empty()) strategy->load_state(load_safetensors(options.state).tensors);
@@ -86,14 +87,16 @@ int aggregate(const AggregateOptions& options, const PluginRegistry& registry) {
   const auto instructions = strategy->configure_fit(options.round, infos);
   for (std::size_t i = 0; i < instructions.size(); ++i) {
     if (instructions[i].adapter.rank() != results[i].adapter.rank()) {
-      throw FormatError("client '" + infos[i].id + "' has rank " + std::to_string(results[i].adapter.rank()) +
-                        " but " + name + " would send it rank " + std::to_string(instructions[i].adapter.rank()));
+      throw FormatError("client '" + infos[i].id + "' has rank " +
+                        std::to_string(results[i].adapter.rank()) + " but " + name +
+                        " would send it rank " + std::to_string(instructions[i].adapter.rank()));
     }
   }
   const Metrics metrics = strategy->aggregate_fit(options.round, results, {});
   save_safetensors(options.output, strategy->state(),
                    {{"lorafed_strategy", name}, {"lorafed_round", std::to_string(options.round)}});
-  spdlog::info("aggregated {} clients with {}; new state in {}", results.size(), name, options.output);
+  spdlog::info("aggregated {} clients with {}; new state in {}", results.size(), name,
+               options.output);
   for (const auto& [metric, value] : metrics) spdlog::info("  {} = {}", metric, value);
   return 0;
 }

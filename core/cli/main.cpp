@@ -1,4 +1,4 @@
-// The `lorafed` command line (docs/cli.md).
+// The `lorafed` command line (docs/configuration.md).
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -44,10 +44,12 @@ lorafed::FederationConfig load(const RunOptions& options) {
 }
 
 void print_summary(const nlohmann::json& summary) {
-  std::string outcome = fmt::format("loss {:.4f} (base {:.4f})", summary["final_loss"].get<double>(),
-                                    summary["base_loss"].get<double>());
+  std::string outcome =
+      fmt::format("loss {:.4f} (base {:.4f})", summary["final_loss"].get<double>(),
+                  summary["base_loss"].get<double>());
   if (summary.contains("final_accuracy")) {
-    outcome = fmt::format("accuracy {:.2f}% (base {:.2f}%)", 100 * summary["final_accuracy"].get<double>(),
+    outcome = fmt::format("accuracy {:.2f}% (base {:.2f}%)",
+                          100 * summary["final_accuracy"].get<double>(),
                           100 * summary["base_accuracy"].get<double>());
   }
   spdlog::info("done: {}, {} client failures, {:.1f}s; metrics in {}", outcome,
@@ -87,16 +89,23 @@ int main(int argc, char** argv) {
   CLI::App* aggregate = app.add_subcommand(
       "aggregate", "run one strategy's server step offline on files (state + clients' factors)");
   aggregate->add_option("--strategy", aggregate_options.strategy, "strategy plugin name");
-  aggregate->add_option("--config", aggregate_options.config, "TOML whose [strategy] table configures it")
+  aggregate
+      ->add_option("--config", aggregate_options.config,
+                   "TOML whose [strategy] table configures it")
       ->check(CLI::ExistingFile);
-  aggregate->add_option("--state", aggregate_options.state, "strategy state to start from (safetensors)")
+  aggregate
+      ->add_option("--state", aggregate_options.state, "strategy state to start from (safetensors)")
       ->check(CLI::ExistingFile);
-  aggregate->add_option("--client", aggregate_options.clients,
-                        "a client's returned factors: PATH[:EXAMPLES] (safetensors, <layer>.lora_A/B)")
+  aggregate
+      ->add_option("--client", aggregate_options.clients,
+                   "a client's returned factors: PATH[:EXAMPLES] (safetensors, <layer>.lora_A/B)")
       ->required();
-  aggregate->add_option("--out", aggregate_options.output, "where to write the new state")->required();
-  aggregate->add_option("--alpha", aggregate_options.alpha, "LoRA alpha when a file has no lora_alpha metadata");
-  aggregate->add_option("--round", aggregate_options.round, "round number (seeds fresh directions)");
+  aggregate->add_option("--out", aggregate_options.output, "where to write the new state")
+      ->required();
+  aggregate->add_option("--alpha", aggregate_options.alpha,
+                        "LoRA alpha when a file has no lora_alpha metadata");
+  aggregate->add_option("--round", aggregate_options.round,
+                        "round number (seeds fresh directions)");
   aggregate->add_option("--seed", aggregate_options.seed, "federation seed");
 
   CLI11_PARSE(app, argc, argv);

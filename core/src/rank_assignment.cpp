@@ -8,7 +8,8 @@
 
 namespace lorafed {
 
-std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num_clients, std::uint64_t seed) {
+std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num_clients,
+                                       std::uint64_t seed) {
   const std::int64_t rank = lora.get<std::int64_t>("rank", 8);
   if (rank < 1) throw_config_error(lora, "rank", "must be at least 1");
   const auto explicit_ranks = lora.find<std::vector<std::int64_t>>("ranks");
@@ -19,8 +20,8 @@ std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num
   if (explicit_ranks) {
     if (static_cast<std::int64_t>(explicit_ranks->size()) != num_clients) {
       throw_config_error(lora, "ranks",
-                         "must list one rank per client (" + std::to_string(num_clients) + "), got " +
-                             std::to_string(explicit_ranks->size()));
+                         "must list one rank per client (" + std::to_string(num_clients) +
+                             "), got " + std::to_string(explicit_ranks->size()));
     }
     if (*std::min_element(explicit_ranks->begin(), explicit_ranks->end()) < 1) {
       throw_config_error(lora, "ranks", "must all be at least 1");
@@ -42,10 +43,13 @@ std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num
     for (std::int64_t i = 0; i < num_clients; ++i) ranks.push_back(set[pick(rng)]);
   } else if (*distribution == "heavy_tail") {
     const double share = lora.get<double>("heavy_tail_share", 0.8);
-    if (!(share >= 0 && share <= 1)) throw_config_error(lora, "heavy_tail_share", "must be in [0, 1]");
-    const auto smallest = static_cast<std::int64_t>(std::llround(share * static_cast<double>(num_clients)));
+    if (!(share >= 0 && share <= 1))
+      throw_config_error(lora, "heavy_tail_share", "must be in [0, 1]");
+    const auto smallest =
+        static_cast<std::int64_t>(std::llround(share * static_cast<double>(num_clients)));
     std::uniform_int_distribution<std::size_t> pick(set.size() > 1 ? 1 : 0, set.size() - 1);
-    for (std::int64_t i = 0; i < num_clients; ++i) ranks.push_back(i < smallest ? set.front() : set[pick(rng)]);
+    for (std::int64_t i = 0; i < num_clients; ++i)
+      ranks.push_back(i < smallest ? set.front() : set[pick(rng)]);
     std::shuffle(ranks.begin(), ranks.end(), rng);  // which clients are small is random too
   } else if (*distribution == "normal") {
     const double mean = lora.require<double>("rank_mean");
@@ -54,13 +58,16 @@ std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num
     std::normal_distribution<double> draw(mean, deviation);
     for (std::int64_t i = 0; i < num_clients; ++i) {
       const double value = draw(rng);
-      ranks.push_back(*std::min_element(set.begin(), set.end(), [&](std::int64_t x, std::int64_t y) {
-        return std::abs(static_cast<double>(x) - value) < std::abs(static_cast<double>(y) - value);
-      }));
+      ranks.push_back(
+          *std::min_element(set.begin(), set.end(), [&](std::int64_t x, std::int64_t y) {
+            return std::abs(static_cast<double>(x) - value) <
+                   std::abs(static_cast<double>(y) - value);
+          }));
     }
   } else {
-    throw_config_error(lora, "rank_distribution",
-                       "must be \"uniform\", \"heavy_tail\" or \"normal\", got \"" + *distribution + "\"");
+    throw_config_error(
+        lora, "rank_distribution",
+        "must be \"uniform\", \"heavy_tail\" or \"normal\", got \"" + *distribution + "\"");
   }
   return ranks;
 }

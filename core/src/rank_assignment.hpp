@@ -17,6 +17,7 @@ namespace lorafed {
 //   rank_distribution = "normal"           N(rank_mean, rank_std) rounded to
 //                                          the nearest rank of rank_set
 // Distributions are drawn from `seed`, so every process agrees.
-std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num_clients, std::uint64_t seed);
+std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num_clients,
+                                       std::uint64_t seed);
 
 }  // namespace lorafed

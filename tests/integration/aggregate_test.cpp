@@ -39,7 +39,8 @@ int run_aggregate(const std::vector<std::string>& args) {
 
 at::Tensor truncation(const at::Tensor& m, std::int64_t rank) {
   auto [u, s, vh] = at::linalg_svd(m.to(at::kDouble), false);
-  return at::matmul(u.narrow(1, 0, rank) * s.narrow(0, 0, rank), vh.narrow(0, 0, rank)).to(at::kFloat);
+  return at::matmul(u.narrow(1, 0, rank) * s.narrow(0, 0, rank), vh.narrow(0, 0, rank))
+      .to(at::kFloat);
 }
 
 }  // namespace
@@ -55,8 +56,10 @@ TEST_CASE("lorafed aggregate reproduces a flexlora and a fedhl step from files",
 
   SECTION("flexlora: ΔW = Σ p_i s_i B_i A_i, p ∝ examples") {
     const std::string out = (kDir / "flexlora.safetensors").string();
-    REQUIRE(run_aggregate({"--strategy", "flexlora", "--client", f0 + ":100", "--client", f1 + ":300", "--out", out}) == 0);
-    const at::Tensor expected = 0.25 * c0.scale * at::matmul(c0.b, c0.a) + 0.75 * c1.scale * at::matmul(c1.b, c1.a);
+    REQUIRE(run_aggregate({"--strategy", "flexlora", "--client", f0 + ":100", "--client",
+                           f1 + ":300", "--out", out}) == 0);
+    const at::Tensor expected =
+        0.25 * c0.scale * at::matmul(c0.b, c0.a) + 0.75 * c1.scale * at::matmul(c1.b, c1.a);
     CHECK(at::allclose(lorafed::load_safetensors(out).tensors.at("q.delta"), expected, 1e-4, 1e-4));
   }
 
@@ -69,17 +72,21 @@ TEST_CASE("lorafed aggregate reproduces a flexlora and a fedhl step from files",
       config << "[strategy]\nname = \"fedhl\"\nweighting = \"uniform\"\n";
     }
     const std::string out = (kDir / "fedhl.safetensors").string();
-    REQUIRE(run_aggregate({"--config", (kDir / "fedhl.toml").string(), "--state", state, "--client", f0, "--client",
-                           f1, "--out", out}) == 0);
+    REQUIRE(run_aggregate({"--config", (kDir / "fedhl.toml").string(), "--state", state, "--client",
+                           f0, "--client", f1, "--out", out}) == 0);
     const at::Tensor expected = w + 0.5 * (c0.scale * at::matmul(c0.b, c0.a) - truncation(w, 2)) +
                                 0.5 * (c1.scale * at::matmul(c1.b, c1.a) - truncation(w, 4));
-    CHECK(at::allclose(lorafed::load_safetensors(out).tensors.at("q.global"), expected, 1e-4, 1e-4));
+    CHECK(
+        at::allclose(lorafed::load_safetensors(out).tensors.at("q.global"), expected, 1e-4, 1e-4));
   }
 
   SECTION("a client file whose layers do not match is refused") {
-    lorafed::save_safetensors(kDir / "odd.safetensors", {{"k.lora_A", at::randn({2, 6})}, {"k.lora_B", at::randn({5, 2})}});
-    CHECK(run_aggregate({"--strategy", "flexlora", "--client", f0, "--client", (kDir / "odd.safetensors").string(),
-                         "--out", (kDir / "x.safetensors").string()}) != 0);
-    CHECK_THAT(lorafed::test::read_file(kDir / "aggregate.log"), Catch::Matchers::Contains("odd.safetensors"));
+    lorafed::save_safetensors(kDir / "odd.safetensors",
+                              {{"k.lora_A", at::randn({2, 6})}, {"k.lora_B", at::randn({5, 2})}});
+    CHECK(run_aggregate({"--strategy", "flexlora", "--client", f0, "--client",
+                         (kDir / "odd.safetensors").string(), "--out",
+                         (kDir / "x.safetensors").string()}) != 0);
+    CHECK_THAT(lorafed::test::read_file(kDir / "aggregate.log"),
+               Catch::Matchers::Contains("odd.safetensors"));
   }
 }

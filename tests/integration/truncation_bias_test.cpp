@@ -19,9 +19,10 @@ std::map<int, double> error_per_round(const std::string& strategy) {
   const fs::path out = fs::path(LORAFED_TEST_WORK_DIR) / ("bias-" + strategy);
   fs::remove_all(out);
   fs::create_directories(out);
-  Process run({LORAFED_EXECUTABLE, "simulate", std::string(LORAFED_TEST_CONFIG_DIR) + "/linear-bias.toml", "--set",
-               "strategy.name=" + strategy, "--out", out.string()},
-              out / "simulate.log");
+  Process run(
+      {LORAFED_EXECUTABLE, "simulate", std::string(LORAFED_TEST_CONFIG_DIR) + "/linear-bias.toml",
+       "--set", "strategy.name=" + strategy, "--out", out.string()},
+      out / "simulate.log");
   const auto code = run.wait(std::chrono::seconds(120));
   INFO(lorafed::test::read_file(out / "simulate.log"));
   REQUIRE(code == 0);
@@ -45,8 +46,10 @@ TEST_CASE("fedhl approaches the full-rank optimum where flexlora and hetlora sta
   REQUIRE(fedhl.size() == 61);
   REQUIRE(flexlora.size() == 61);
   REQUIRE(hetlora.size() == 61);
-  INFO("round 10: fedhl " << fedhl.at(10) << ", flexlora " << flexlora.at(10) << ", hetlora " << hetlora.at(10));
-  INFO("round 60: fedhl " << fedhl.at(60) << ", flexlora " << flexlora.at(60) << ", hetlora " << hetlora.at(60));
+  INFO("round 10: fedhl " << fedhl.at(10) << ", flexlora " << flexlora.at(10) << ", hetlora "
+                          << hetlora.at(10));
+  INFO("round 60: fedhl " << fedhl.at(60) << ", flexlora " << flexlora.at(60) << ", hetlora "
+                          << hetlora.at(60));
   // After the same rounds FedHL is clearly closer to ΔW*.
   CHECK(fedhl.at(60) < 0.8 * flexlora.at(60));
   CHECK(fedhl.at(60) < 0.8 * hetlora.at(60));

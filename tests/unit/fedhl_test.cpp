@@ -20,7 +20,8 @@ NamedTensors random_global() {
 
 }  // namespace
 
-TEST_CASE("fedhl sends truncations, weighs by truncation error and updates against the full W_t", "[fedhl]") {
+TEST_CASE("fedhl sends truncations, weighs by truncation error and updates against the full W_t",
+          "[fedhl]") {
   at::manual_seed(7);
   const double epsilon = 1e-3;
   auto strategy = make_strategy("fedhl", "epsilon = 0.001");
@@ -37,19 +38,23 @@ TEST_CASE("fedhl sends truncations, weighs by truncation error and updates again
     const Adapter& sent = instructions[i].adapter;
     CHECK(sent.rank() == ranks[i]);
     for (const TargetLayer& layer : test_spec().targets) {
-      const at::Tensor product = sent.scale() * at::matmul(sent.layers.at(layer.name).b, sent.layers.at(layer.name).a);
-      CHECK(at::allclose(product, reference_truncation(w_t.at(layer.name + ".global"), ranks[i]), 1e-4, 1e-4));
+      const at::Tensor product =
+          sent.scale() * at::matmul(sent.layers.at(layer.name).b, sent.layers.at(layer.name).a);
+      CHECK(at::allclose(product, reference_truncation(w_t.at(layer.name + ".global"), ranks[i]),
+                         1e-4, 1e-4));
       // Balanced: B and A carry the same singular-value mass (in the
       // directions the layer has; ranks beyond them are fresh A rows, zero B).
       const std::int64_t k = std::min({ranks[i], layer.in_features, layer.out_features});
-      CHECK(sent.layers.at(layer.name).b.narrow(1, 0, k).norm().item<double>() ==
-            Approx(sent.layers.at(layer.name).a.narrow(0, 0, k).norm().item<double>()).epsilon(1e-4));
+      CHECK(
+          sent.layers.at(layer.name).b.narrow(1, 0, k).norm().item<double>() ==
+          Approx(sent.layers.at(layer.name).a.narrow(0, 0, k).norm().item<double>()).epsilon(1e-4));
     }
   }
 
   // Clients 0..2 return trained factors; client 3 failed.
   std::vector<FitResult> results;
-  for (std::size_t i = 0; i < 3; ++i) results.push_back({clients[i].id, random_adapter(ranks[i]), 50, {}});
+  for (std::size_t i = 0; i < 3; ++i)
+    results.push_back({clients[i].id, random_adapter(ranks[i]), 50, {}});
   strategy->aggregate_fit(1, results, std::vector<Failure>{{clients[3].id, "timeout"}});
 
   // Steps 3–6 by hand: errors over all layers, p ∝ 1/(r̂² + ε) over those that returned,
@@ -70,8 +75,8 @@ TEST_CASE("fedhl sends truncations, weighs by truncation error and updates again
     at::Tensor expected = w.clone();
     for (std::size_t i = 0; i < 3; ++i) {
       const Adapter& trained = results[i].adapter;
-      const at::Tensor product =
-          trained.scale() * at::matmul(trained.layers.at(layer.name).b, trained.layers.at(layer.name).a);
+      const at::Tensor product = trained.scale() * at::matmul(trained.layers.at(layer.name).b,
+                                                              trained.layers.at(layer.name).a);
       expected += (raw[i] / total) * (product - reference_truncation(w, ranks[i]));
     }
     CHECK(at::allclose(next.at(layer.name), expected, 1e-3, 1e-3));
@@ -98,7 +103,8 @@ TEST_CASE("fedhl starts from W_0 = 0 with LoRA's initialisation and uniform weig
     at::Tensor expected = at::zeros({layer.out_features, layer.in_features});
     for (const FitResult& result : results) {
       expected += 0.5 * result.adapter.scale() *
-                  at::matmul(result.adapter.layers.at(layer.name).b, result.adapter.layers.at(layer.name).a);
+                  at::matmul(result.adapter.layers.at(layer.name).b,
+                             result.adapter.layers.at(layer.name).a);
     }
     CHECK(at::allclose(strategy->global_delta().at(layer.name), expected, 1e-4, 1e-4));
   }
@@ -116,7 +122,8 @@ TEST_CASE("fedhl data and uniform weighting reproduce the ablations", "[fedhl]")
     const std::vector<FitResult> results = {{clients[0].id, random_adapter(2), 100, {}},
                                             {clients[1].id, random_adapter(6), 300, {}}};
     strategy->aggregate_fit(1, results, {});
-    const std::vector<double> p = weighting == "data" ? std::vector<double>{0.25, 0.75} : std::vector<double>{0.5, 0.5};
+    const std::vector<double> p =
+        weighting == "data" ? std::vector<double>{0.25, 0.75} : std::vector<double>{0.5, 0.5};
     const at::Tensor& w = w_t.at("head.global");
     at::Tensor expected = w.clone();
     for (std::size_t i = 0; i < 2; ++i) {
@@ -136,7 +143,8 @@ TEST_CASE("fedhl with randomized SVD sends nearly the exact truncations", "[fedh
   for (const TargetLayer& layer : test_spec().targets) {
     // A decaying spectrum, as trained adapters have.
     auto [u, s, vh] = at::linalg_svd(at::randn({layer.out_features, layer.in_features}), false);
-    state[layer.name + ".global"] = at::matmul(u * at::pow(at::arange(1, s.size(0) + 1).to(at::kFloat), -1.5), vh);
+    state[layer.name + ".global"] =
+        at::matmul(u * at::pow(at::arange(1, s.size(0) + 1).to(at::kFloat), -1.5), vh);
   }
   for (auto& strategy : {exact, randomized}) {
     strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
@@ -156,7 +164,8 @@ TEST_CASE("fedhl state restores W_t and bad options are configuration errors", "
   auto strategy = make_strategy("fedhl");
   strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
   CHECK_THROWS_AS(strategy->load_state({{"fc1.global", at::zeros({1})}}), FormatError);
-  CHECK_THROWS_WITH(make_strategy("fedhl", "weighting = \"median\""), Catch::Matchers::Contains("weighting"));
+  CHECK_THROWS_WITH(make_strategy("fedhl", "weighting = \"median\""),
+                    Catch::Matchers::Contains("weighting"));
   CHECK_THROWS_WITH(make_strategy("fedhl", "epsilon = -1.0"), Catch::Matchers::Contains("epsilon"));
   CHECK_THROWS_WITH(make_strategy("fedhl", "svd = \"qr\""), Catch::Matchers::Contains("svd"));
 }

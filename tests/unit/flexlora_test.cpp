@@ -6,7 +6,8 @@
 using namespace lorafed;
 using namespace lorafed::test;
 
-TEST_CASE("flexlora averages the products and sends each client the truncation at its rank", "[flexlora]") {
+TEST_CASE("flexlora averages the products and sends each client the truncation at its rank",
+          "[flexlora]") {
   at::manual_seed(5);
   auto strategy = make_strategy("flexlora");
   strategy->initialize(StrategyContext{test_spec(), 16.0, 2});
@@ -37,8 +38,10 @@ TEST_CASE("flexlora averages the products and sends each client the truncation a
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const Adapter& sent = instructions[i].adapter;
     for (const TargetLayer& layer : test_spec().targets) {
-      const at::Tensor product = sent.scale() * at::matmul(sent.layers.at(layer.name).b, sent.layers.at(layer.name).a);
-      CHECK(at::allclose(product, reference_truncation(expected.at(layer.name), ranks[i]), 1e-3, 1e-3));
+      const at::Tensor product =
+          sent.scale() * at::matmul(sent.layers.at(layer.name).b, sent.layers.at(layer.name).a);
+      CHECK(at::allclose(product, reference_truncation(expected.at(layer.name), ranks[i]), 1e-3,
+                         1e-3));
     }
   }
 }

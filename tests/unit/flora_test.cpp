@@ -6,7 +6,8 @@
 using namespace lorafed;
 using namespace lorafed::test;
 
-TEST_CASE("flora stacks factors so the stack's product is the weighted sum of products", "[flora]") {
+TEST_CASE("flora stacks factors so the stack's product is the weighted sum of products",
+          "[flora]") {
   at::manual_seed(4);
   auto strategy = make_strategy("flora");
   strategy->initialize(StrategyContext{test_spec(), 16.0, 2});
@@ -53,5 +54,6 @@ TEST_CASE("flora sends a client every stack it missed", "[flora]") {
   const auto third = strategy->configure_fit(3, both);
   CHECK(third[0].merge.rank() == 2);      // client 0 merged round 1 already
   CHECK(third[1].merge.rank() == 2 + 2);  // client 1 missed round 2: both stacks
-  CHECK(at::allclose(third[1].merge.dense_delta().at("fc1"), strategy->global_delta().at("fc1"), 1e-4, 1e-4));
+  CHECK(at::allclose(third[1].merge.dense_delta().at("fc1"), strategy->global_delta().at("fc1"),
+                     1e-4, 1e-4));
 }

@@ -34,7 +34,9 @@ TEST_CASE("randomized truncated SVD is within 1% of the exact truncation error",
       INFO("decay " << decay << ", rank " << rank);
       const double exact = (m - truncated_svd(m, rank).reconstruct()).norm().item<double>();
       const double randomized =
-          (m - truncated_svd(m, rank, SvdMethod::kRandomized, {10, 2, 7}).reconstruct()).norm().item<double>();
+          (m - truncated_svd(m, rank, SvdMethod::kRandomized, {10, 2, 7}).reconstruct())
+              .norm()
+              .item<double>();
       CHECK(randomized <= 1.01 * exact);
     }
   }
@@ -46,7 +48,8 @@ TEST_CASE("balanced factors reproduce the truncation at the given scale", "[lora
   const TruncatedSvd svd = truncated_svd(m, 4);
   const LoraFactors f = balanced_factors(svd, 4, 0.5, 1);
   CHECK(at::allclose(0.5 * at::matmul(f.b, f.a), svd.reconstruct(), 1e-5, 1e-5));
-  CHECK(at::allclose(at::matmul(f.b.t(), f.b), at::matmul(f.a, f.a.t()), 1e-4, 1e-4));  // Bᵀ B = A Aᵀ = Σ / s
+  CHECK(at::allclose(at::matmul(f.b.t(), f.b), at::matmul(f.a, f.a.t()), 1e-4,
+                     1e-4));  // Bᵀ B = A Aᵀ = Σ / s
 }
 
 TEST_CASE("directions with no singular mass are freshly initialised, not dead", "[lora_math]") {
@@ -87,7 +90,8 @@ TEST_CASE("the truncated global computes truncation errors from singular values"
   global.set_weights({{"x", w}});
   global.truncate(5, 0);
   for (std::int64_t r : {1, 3, 5}) {
-    const double by_hand = (w - lorafed::test::reference_truncation(w, r)).square().sum().item<double>();
+    const double by_hand =
+        (w - lorafed::test::reference_truncation(w, r)).square().sum().item<double>();
     CHECK(global.truncation_error(r) == Approx(by_hand).epsilon(1e-4));
   }
 }

@@ -11,7 +11,8 @@
 namespace lorafed::test {
 
 // A strategy made by its real plugin, from TOML text for its [strategy] table.
-inline std::shared_ptr<Strategy> make_strategy(const std::string& name, const std::string& config_text = "") {
+inline std::shared_ptr<Strategy> make_strategy(const std::string& name,
+                                               const std::string& config_text = "") {
   static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
   const auto plugin = registry.strategy(name);
   const auto config = ConfigTable::parse_string(config_text, "test.toml");
@@ -28,7 +29,8 @@ inline Adapter random_adapter(std::int64_t rank, double alpha = 16.0) {
   Adapter adapter;
   adapter.alpha = alpha;
   for (const TargetLayer& layer : test_spec().targets) {
-    adapter.layers[layer.name] = {at::randn({rank, layer.in_features}), at::randn({layer.out_features, rank})};
+    adapter.layers[layer.name] = {at::randn({rank, layer.in_features}),
+                                  at::randn({layer.out_features, rank})};
   }
   return adapter;
 }
@@ -36,8 +38,8 @@ inline Adapter random_adapter(std::int64_t rank, double alpha = 16.0) {
 inline std::vector<ClientInfo> clients_with_ranks(const std::vector<std::int64_t>& ranks) {
   std::vector<ClientInfo> clients;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
-    clients.push_back(ClientInfo{"client-" + std::to_string(i), ranks[i], static_cast<std::int64_t>(100 * (i + 1)),
-                                 "test-model"});
+    clients.push_back(ClientInfo{"client-" + std::to_string(i), ranks[i],
+                                 static_cast<std::int64_t>(100 * (i + 1)), "test-model"});
   }
   return clients;
 }
@@ -46,7 +48,8 @@ inline std::vector<ClientInfo> clients_with_ranks(const std::vector<std::int64_t
 inline at::Tensor reference_truncation(const at::Tensor& m, std::int64_t rank) {
   rank = std::min({rank, m.size(0), m.size(1)});
   auto [u, s, vh] = at::linalg_svd(m.to(at::kDouble), false);
-  return at::matmul(u.narrow(1, 0, rank) * s.narrow(0, 0, rank), vh.narrow(0, 0, rank)).to(at::kFloat);
+  return at::matmul(u.narrow(1, 0, rank) * s.narrow(0, 0, rank), vh.narrow(0, 0, rank))
+      .to(at::kFloat);
 }
 
 }  // namespace lorafed::test

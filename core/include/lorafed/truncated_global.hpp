@@ -46,7 +46,8 @@ class LORAFED_API TruncatedGlobal {
   // What a strategy sends a client: truncates at the largest rank among
   // `sampled` (once per layer), then adapter_at(rank). `seed` should be
   // derived from the round.
-  Adapter adapter_for(std::span<const ClientInfo> sampled, std::int64_t rank, double alpha, std::uint64_t seed);
+  Adapter adapter_for(std::span<const ClientInfo> sampled, std::int64_t rank, double alpha,
+                      std::uint64_t seed);
 
   // ||W − W_rank||_F² = ||W||_F² − Σ_{j≤rank} σ_j², summed over layers, or
   // for one layer when `layer` is not empty.

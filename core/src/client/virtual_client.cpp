@@ -63,7 +63,8 @@ wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const Clien
       own.emplace(name, tensor);
     }
   }
-  FitInstruction fit_instruction{options_.id, adapter_from_named_tensors(own, body.alpha), body.config};
+  FitInstruction fit_instruction{options_.id, adapter_from_named_tensors(own, body.alpha),
+                                 body.config};
   validate_adapter(fit_instruction.adapter, spec_, options_.rank);
   if (!merge.empty()) {
     fit_instruction.merge = adapter_from_named_tensors(merge, body.merge_alpha);

@@ -9,15 +9,16 @@
 
 namespace lorafed {
 
-LoraFactors balanced_factors(const TruncatedSvd& svd, std::int64_t rank, double scale, std::uint64_t seed,
-                             double zero_tolerance) {
+LoraFactors balanced_factors(const TruncatedSvd& svd, std::int64_t rank, double scale,
+                             std::uint64_t seed, double zero_tolerance) {
   if (!(scale > 0)) throw Error("balanced_factors needs a positive scale");
   const std::int64_t rows = svd.u.size(0);
   const std::int64_t cols = svd.v.size(0);
   const std::int64_t available = std::min(rank, svd.s.size(0));
   const at::Tensor sigma = svd.s.narrow(0, 0, available);
   const double largest = available > 0 ? sigma.max().item<double>() : 0.0;
-  const at::Tensor live = sigma > std::max(largest * zero_tolerance, 0.0);  // directions worth keeping
+  const at::Tensor live =
+      sigma > std::max(largest * zero_tolerance, 0.0);  // directions worth keeping
   const at::Tensor root = at::sqrt(sigma * live) / std::sqrt(scale);
 
   at::Tensor b = at::zeros({rows, rank}, at::kFloat);

@@ -20,7 +20,8 @@ void TruncatedGlobal::set_weights(NamedTensors weights) {
   for (const auto& [name, w] : weights_) {
     const auto found = weights.find(name);
     if (found == weights.end()) throw Error("global product lacks layer '" + name + "'");
-    if (found->second.sizes() != w.sizes()) throw Error("global product of layer '" + name + "' has the wrong shape");
+    if (found->second.sizes() != w.sizes())
+      throw Error("global product of layer '" + name + "' has the wrong shape");
   }
   weights_ = std::move(weights);
   truncations_.clear();
@@ -50,24 +51,27 @@ std::int64_t TruncatedGlobal::truncated_rank() const {
 
 const TruncatedSvd& TruncatedGlobal::svd(const std::string& layer) const {
   const auto found = truncations_.find(layer);
-  if (found == truncations_.end()) throw Error("no truncation of layer '" + layer + "': call truncate() first");
+  if (found == truncations_.end())
+    throw Error("no truncation of layer '" + layer + "': call truncate() first");
   return found->second;
 }
 
 Adapter TruncatedGlobal::adapter_at(std::int64_t rank, double alpha, std::uint64_t seed) const {
-  if (truncated_rank() < rank) throw Error("adapter_at(" + std::to_string(rank) + ") above the truncated rank");
+  if (truncated_rank() < rank)
+    throw Error("adapter_at(" + std::to_string(rank) + ") above the truncated rank");
   Adapter adapter;
   adapter.alpha = alpha;
   std::uint64_t layer_index = 0;
   for (const auto& [name, svd] : truncations_) {
-    adapter.layers[name] = balanced_factors(svd, rank, alpha / static_cast<double>(rank),
-                                            derive_seed(seed, {layer_index++, static_cast<std::uint64_t>(rank)}));
+    adapter.layers[name] =
+        balanced_factors(svd, rank, alpha / static_cast<double>(rank),
+                         derive_seed(seed, {layer_index++, static_cast<std::uint64_t>(rank)}));
   }
   return adapter;
 }
 
-Adapter TruncatedGlobal::adapter_for(std::span<const ClientInfo> sampled, std::int64_t rank, double alpha,
-                                     std::uint64_t seed) {
+Adapter TruncatedGlobal::adapter_for(std::span<const ClientInfo> sampled, std::int64_t rank,
+                                     double alpha, std::uint64_t seed) {
   std::int64_t max_rank = rank;
   for (const ClientInfo& client : sampled) max_rank = std::max(max_rank, client.rank);
   truncate(max_rank, seed);

@@ -21,7 +21,8 @@ at::Tensor orthonormal_basis(const at::Tensor& columns) {
 }
 
 // Halko, Martinsson & Tropp (2011), Algorithm 4.4 with Algorithm 5.1.
-TruncatedSvd randomized(const at::Tensor& matrix, std::int64_t rank, const RandomizedSvdOptions& options) {
+TruncatedSvd randomized(const at::Tensor& matrix, std::int64_t rank,
+                        const RandomizedSvdOptions& options) {
   const std::int64_t rows = matrix.size(0);
   const std::int64_t cols = matrix.size(1);
   const std::int64_t sketch = std::min(std::min(rows, cols), rank + options.oversampling);
@@ -36,8 +37,8 @@ TruncatedSvd randomized(const at::Tensor& matrix, std::int64_t rank, const Rando
   }
   const at::Tensor small = at::matmul(q.t(), matrix);  // sketch × cols
   auto [u_small, s, vh] = at::linalg_svd(small, /*full_matrices=*/false);
-  return TruncatedSvd{at::matmul(q, u_small.narrow(1, 0, rank)).contiguous(), s.narrow(0, 0, rank).contiguous(),
-                      vh.narrow(0, 0, rank).t().contiguous()};
+  return TruncatedSvd{at::matmul(q, u_small.narrow(1, 0, rank)).contiguous(),
+                      s.narrow(0, 0, rank).contiguous(), vh.narrow(0, 0, rank).t().contiguous()};
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ TruncatedSvd truncated_svd(const at::Tensor& matrix, std::int64_t rank, SvdMetho
   if (rank < 1) throw Error("truncated_svd needs rank ≥ 1, got " + std::to_string(rank));
   const std::int64_t k = std::min({rank, matrix.size(0), matrix.size(1)});
   const at::Tensor input = matrix.to(at::kFloat).contiguous();
-  if (method == SvdMethod::kRandomized && k + options.oversampling < std::min(matrix.size(0), matrix.size(1))) {
+  if (method == SvdMethod::kRandomized &&
+      k + options.oversampling < std::min(matrix.size(0), matrix.size(1))) {
     return randomized(input, k, options);
   }
   return exact(input, k);

@@ -88,8 +88,8 @@ nlohmann::json Orchestrator::run_rounds() {
   for (int round = 1; round <= config_.rounds; ++round) {
     const auto round_started = Clock::now();
     nlohmann::json record = fit_round(round);
-    const bool evaluated =
-        config_.evaluate_every > 0 && (round % config_.evaluate_every == 0 || round == config_.rounds);
+    const bool evaluated = config_.evaluate_every > 0 &&
+                           (round % config_.evaluate_every == 0 || round == config_.rounds);
     if (evaluated) {
       const auto eval_started = Clock::now();
       last = evaluate_global();
@@ -301,10 +301,11 @@ nlohmann::json Orchestrator::fit_round(int round) {
     for (auto& [name, tensor] : to_named_tensors(instruction.merge)) {
       tensors.emplace(wire::kMergePrefix + name, tensor);
     }
-    wire::Envelope envelope{static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
-                            wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config),
-                                             instruction.merge.alpha},
-                            std::move(tensors)};
+    wire::Envelope envelope{
+        static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
+        wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config),
+                         instruction.merge.alpha},
+        std::move(tensors)};
     bytes_down[instruction.client_id] = send(instruction.client_id, std::move(envelope));
     instructed.push_back(instruction.client_id);
   }
@@ -404,9 +405,9 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
   for (auto& [id, reply] : collected.replies) {
     auto& body = std::get<wire::EvaluateResBody>(reply.envelope.body);
     results.push_back(EvaluateResult{id, body.num_examples, body.loss, body.metrics});
-    nlohmann::json line = {{"type", "client"}, {"phase", "evaluate"},
-                           {"round", round},   {"client", id},
-                           {"status", "ok"},   {"num_examples", body.num_examples},
+    nlohmann::json line = {{"type", "client"},  {"phase", "evaluate"},
+                           {"round", round},    {"client", id},
+                           {"status", "ok"},    {"num_examples", body.num_examples},
                            {"loss", body.loss}, {"rank", clients_.at(id).info.rank}};
     for (const auto& [name, value] : body.metrics) line[name] = value;
     metrics_.record(line);

@@ -120,7 +120,8 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBuffe
           fb::CreateRegister(b, m.max_rank, b.CreateString(m.model_id), m.num_examples).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitInsBody& m) {
-      return {fb::Body::FitIns, fb::CreateFitIns(b, m.alpha, build_config(b, m.config), m.merge_alpha).Union()};
+      return {fb::Body::FitIns,
+              fb::CreateFitIns(b, m.alpha, build_config(b, m.config), m.merge_alpha).Union()};
     }
     std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitResBody& m) {
       return {fb::Body::FitRes,

@@ -19,7 +19,10 @@ constexpr const char* kLayer = "linear";
 class LinearBackend final : public ModelBackend {
  public:
   LinearBackend(linear::Task task, linear::RoleData data, std::string model_id)
-      : task_(std::move(task)), weight_(task_.base), data_(std::move(data)), model_id_(std::move(model_id)) {}
+      : task_(std::move(task)),
+        weight_(task_.base),
+        data_(std::move(data)),
+        model_id_(std::move(model_id)) {}
 
   ModelSpec spec() const override {
     return ModelSpec{model_id_, {{kLayer, task_.base.size(1), task_.base.size(0)}}};
@@ -47,10 +50,14 @@ class LinearBackend final : public ModelBackend {
     const auto found = delta.find(kLayer);
     merged_ = found == delta.end() ? weight_ : weight_ + found->second;
   }
-  void merge_adapter(const Adapter& adapter) override { weight_ = weight_ + adapter.dense_delta().at(kLayer); }
+  void merge_adapter(const Adapter& adapter) override {
+    weight_ = weight_ + adapter.dense_delta().at(kLayer);
+  }
 
-  TrainReport train(ParameterGroup group, const TrainOptions& options, std::uint64_t seed) override {
-    if (group != ParameterGroup::kAdapter) throw Error("linear model: only the adapter is trainable");
+  TrainReport train(ParameterGroup group, const TrainOptions& options,
+                    std::uint64_t seed) override {
+    if (group != ParameterGroup::kAdapter)
+      throw Error("linear model: only the adapter is trainable");
     if (!a_.defined()) throw Error("linear model: no adapter installed to train");
     if (num_train_examples() == 0) throw Error("linear model: no training data (server role?)");
     a_.requires_grad_(true);
@@ -69,7 +76,8 @@ class LinearBackend final : public ModelBackend {
     const std::int64_t n = num_train_examples();
     const std::int64_t batch = std::min(options.batch_size, n);
     const std::int64_t per_epoch = (n + batch - 1) / batch;
-    const std::int64_t steps = options.local_steps > 0 ? options.local_steps : options.local_epochs * per_epoch;
+    const std::int64_t steps =
+        options.local_steps > 0 ? options.local_steps : options.local_epochs * per_epoch;
     std::vector<std::int64_t> order(n);
     std::mt19937_64 rng(seed);
     TrainReport report;
@@ -81,13 +89,15 @@ class LinearBackend final : public ModelBackend {
       }
       const std::int64_t begin = (step % per_epoch) * batch;
       const std::int64_t end = std::min(begin + batch, n);
-      const torch::Tensor index = torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
+      const torch::Tensor index =
+          torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
       const torch::Tensor inputs = data_.train.inputs.index_select(0, index);
       const torch::Tensor targets = data_.train.targets.index_select(0, index);
       optimizer->zero_grad();
       const torch::Tensor loss = torch::mse_loss(forward(inputs), targets);
       loss.backward();
-    if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_({a_, b_}, options.max_grad_norm);
+      if (options.max_grad_norm > 0)
+        torch::nn::utils::clip_grad_norm_({a_, b_}, options.max_grad_norm);
       optimizer->step();
       loss_sum += loss.item<double>();
       report.examples_seen += end - begin;
@@ -123,7 +133,8 @@ class LinearBackend final : public ModelBackend {
   }
   torch::Tensor forward(const torch::Tensor& inputs) const {
     if (merged_.defined() || !a_.defined()) return torch::matmul(inputs, effective_weight().t());
-    return torch::matmul(inputs, weight_.t()) + scale_ * torch::matmul(torch::matmul(inputs, a_.t()), b_.t());
+    return torch::matmul(inputs, weight_.t()) +
+           scale_ * torch::matmul(torch::matmul(inputs, a_.t()), b_.t());
   }
 
   linear::Task task_;
@@ -137,7 +148,8 @@ class LinearBackend final : public ModelBackend {
 
 class LinearFactory final : public ModelFactory {
  public:
-  std::unique_ptr<ModelBackend> create(const ConfigTable& config, const ModelContext& context) const override {
+  std::unique_ptr<ModelBackend> create(const ConfigTable& config,
+                                       const ModelContext& context) const override {
     linear::TaskOptions options;
     auto positive = [&](const char* key, std::int64_t fallback) {
       const std::int64_t value = config.get<std::int64_t>(key, fallback);
@@ -149,14 +161,17 @@ class LinearFactory final : public ModelFactory {
     options.examples_per_client = positive("examples_per_client", options.examples_per_client);
     options.test_examples = positive("test_examples", options.test_examples);
     options.spectrum_decay = config.get<double>("spectrum_decay", options.spectrum_decay);
-    if (options.spectrum_decay < 0) throw_config_error(config, "spectrum_decay", "must not be negative");
+    if (options.spectrum_decay < 0)
+      throw_config_error(config, "spectrum_decay", "must not be negative");
     options.noise = config.get<double>("noise", options.noise);
     if (options.noise < 0) throw_config_error(config, "noise", "must not be negative");
     options.input_skew = config.get<double>("input_skew", options.input_skew);
-    if (!(options.input_skew > 0 && options.input_skew <= 1)) throw_config_error(config, "input_skew", "must be in (0, 1]");
+    if (!(options.input_skew > 0 && options.input_skew <= 1))
+      throw_config_error(config, "input_skew", "must be in (0, 1]");
     options.task_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("task_seed", 0));
     const std::string model_id = "linear-" + std::to_string(options.out_features) + "x" +
-                                 std::to_string(options.in_features) + "-task" + std::to_string(options.task_seed);
+                                 std::to_string(options.in_features) + "-task" +
+                                 std::to_string(options.task_seed);
     linear::Task task = linear::make_task(options);
     linear::RoleData data = linear::make_role_data(options, task, context);
     return std::make_unique<LinearBackend>(std::move(task), std::move(data), model_id);

@@ -47,7 +47,8 @@ TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> 
     optimizer->zero_grad();
     const torch::Tensor loss = torch::nn::functional::cross_entropy(forward(inputs), labels);
     loss.backward();
-    if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(parameters, options.max_grad_norm);
+    if (options.max_grad_norm > 0)
+      torch::nn::utils::clip_grad_norm_(parameters, options.max_grad_norm);
     optimizer->step();
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {

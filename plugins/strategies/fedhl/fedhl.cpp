@@ -35,15 +35,18 @@ class FedHl final : public Strategy {
     global_ = TruncatedGlobal(context.spec, options_.svd);  // W_0 = 0
   }
 
-  std::vector<FitInstruction> configure_fit(int round, std::span<const ClientInfo> clients) override {
+  std::vector<FitInstruction> configure_fit(int round,
+                                            std::span<const ClientInfo> clients) override {
     std::vector<FitInstruction> instructions;
     for (const ClientInfo& client : clients) {
-      instructions.push_back(FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
+      instructions.push_back(
+          FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
     }
     return instructions;
   }
 
-  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
     if (results.empty()) return {};
     Metrics metrics;
     NamedTensors next;
@@ -55,7 +58,8 @@ class FedHl final : public Strategy {
       // §FedHL step 6: W_{t+1} = W_t + Σ p_i s_i B_i' A_i' − Σ p_i W_{r_i,t}.
       std::vector<WeightedFactors> terms;
       for (std::size_t i = 0; i < results.size(); ++i) {
-        terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name), p[i] * results[i].adapter.scale()});
+        terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name),
+                                        p[i] * results[i].adapter.scale()});
       }
       // Σ p_i W_{r_i,t} = U diag(σ ⊙ c) Vᵀ with c_j = Σ_{i: r_i ≥ j} p_i.
       const TruncatedSvd& svd = global_.svd(layer.name);
@@ -71,18 +75,21 @@ class FedHl final : public Strategy {
       }
     }
     double error_sum = 0;
-    for (const FitResult& result : results) error_sum += global_.truncation_error(result.adapter.rank());
+    for (const FitResult& result : results)
+      error_sum += global_.truncation_error(result.adapter.rank());
     metrics["truncation_error_mean"] = error_sum / static_cast<double>(results.size());
     global_.set_weights(std::move(next));
     return metrics;
   }
 
-  std::vector<EvaluateInstruction> configure_evaluate(int round, std::span<const ClientInfo> clients) override {
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int round, std::span<const ClientInfo> clients) override {
     if (!options_.evaluate_clients) return {};
     std::vector<EvaluateInstruction> instructions;
     for (const ClientInfo& client : clients) {
       // Each client's model at its own rank: its truncation of W_{t+1}.
-      instructions.push_back(EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
+      instructions.push_back(
+          EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
     }
     return instructions;
   }
@@ -115,11 +122,14 @@ class FedHl final : public Strategy {
 
   double raw_weight(const FitResult& result, const std::string& layer) const {
     switch (options_.weighting) {
-      case Weighting::kData: return static_cast<double>(result.num_examples);
-      case Weighting::kUniform: return 1.0;
+      case Weighting::kData:
+        return static_cast<double>(result.num_examples);
+      case Weighting::kUniform:
+        return 1.0;
       case Weighting::kTruncation: {
         // §FedHL steps 3–4: p_i ∝ 1 / (r̂_i² + ε).
-        const double error = global_.truncation_error(result.adapter.rank(), options_.per_layer_errors ? layer : "");
+        const double error =
+            global_.truncation_error(result.adapter.rank(), options_.per_layer_errors ? layer : "");
         return 1.0 / (error * error + options_.epsilon);
       }
     }
@@ -136,26 +146,38 @@ class FedHlFactory final : public StrategyFactory {
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     FedHlOptions options;
     const std::string weighting = config.get<std::string>("weighting", "truncation");
-    if (weighting == "truncation") options.weighting = Weighting::kTruncation;
-    else if (weighting == "data") options.weighting = Weighting::kData;
-    else if (weighting == "uniform") options.weighting = Weighting::kUniform;
-    else throw_config_error(config, "weighting", "must be \"truncation\", \"data\" or \"uniform\", got \"" + weighting + "\"");
+    if (weighting == "truncation")
+      options.weighting = Weighting::kTruncation;
+    else if (weighting == "data")
+      options.weighting = Weighting::kData;
+    else if (weighting == "uniform")
+      options.weighting = Weighting::kUniform;
+    else
+      throw_config_error(
+          config, "weighting",
+          "must be \"truncation\", \"data\" or \"uniform\", got \"" + weighting + "\"");
     options.epsilon = config.get<double>("epsilon", options.epsilon);
     if (!(options.epsilon > 0)) throw_config_error(config, "epsilon", "must be positive");
     const std::string errors = config.get<std::string>("truncation_error", "model");
     if (errors != "model" && errors != "layer") {
-      throw_config_error(config, "truncation_error", "must be \"model\" (summed over layers) or \"layer\"");
+      throw_config_error(config, "truncation_error",
+                         "must be \"model\" (summed over layers) or \"layer\"");
     }
     options.per_layer_errors = errors == "layer";
     const std::string svd = config.get<std::string>("svd", "exact");
-    if (svd == "exact") options.svd.method = SvdMethod::kExact;
-    else if (svd == "randomized") options.svd.method = SvdMethod::kRandomized;
-    else throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");
-    options.svd.randomized.oversampling = config.get<std::int64_t>("svd_oversampling", options.svd.randomized.oversampling);
+    if (svd == "exact")
+      options.svd.method = SvdMethod::kExact;
+    else if (svd == "randomized")
+      options.svd.method = SvdMethod::kRandomized;
+    else
+      throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");
+    options.svd.randomized.oversampling =
+        config.get<std::int64_t>("svd_oversampling", options.svd.randomized.oversampling);
     options.svd.randomized.power_iterations =
         config.get<std::int64_t>("svd_power_iterations", options.svd.randomized.power_iterations);
     if (options.svd.randomized.oversampling < 0 || options.svd.randomized.power_iterations < 0) {
-      throw_config_error(config, "svd_oversampling", "and svd_power_iterations must not be negative");
+      throw_config_error(config, "svd_oversampling",
+                         "and svd_power_iterations must not be negative");
     }
     options.evaluate_clients = config.get<bool>("evaluate_clients", false);
     return std::make_unique<FedHl>(options);

@@ -30,15 +30,18 @@ class FlexLora final : public Strategy {
     global_ = TruncatedGlobal(context.spec, options_.svd);  // ΔW = 0: clients start as LoRA does
   }
 
-  std::vector<FitInstruction> configure_fit(int round, std::span<const ClientInfo> clients) override {
+  std::vector<FitInstruction> configure_fit(int round,
+                                            std::span<const ClientInfo> clients) override {
     std::vector<FitInstruction> instructions;
     for (const ClientInfo& client : clients) {
-      instructions.push_back(FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
+      instructions.push_back(
+          FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
     }
     return instructions;
   }
 
-  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
     if (results.empty()) return {};
     std::vector<double> raw;
     for (const FitResult& result : results) {
@@ -49,7 +52,8 @@ class FlexLora final : public Strategy {
     for (const TargetLayer& layer : context_.spec.targets) {
       std::vector<WeightedFactors> terms;
       for (std::size_t i = 0; i < results.size(); ++i) {
-        terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name), p[i] * results[i].adapter.scale()});
+        terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name),
+                                        p[i] * results[i].adapter.scale()});
       }
       next[layer.name] = stacked_product(terms);
     }
@@ -57,11 +61,13 @@ class FlexLora final : public Strategy {
     return {};
   }
 
-  std::vector<EvaluateInstruction> configure_evaluate(int round, std::span<const ClientInfo> clients) override {
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int round, std::span<const ClientInfo> clients) override {
     if (!options_.evaluate_clients) return {};
     std::vector<EvaluateInstruction> instructions;
     for (const ClientInfo& client : clients) {
-      instructions.push_back(EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
+      instructions.push_back(
+          EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
     }
     return instructions;
   }
@@ -78,7 +84,8 @@ class FlexLora final : public Strategy {
     NamedTensors weights;
     for (const TargetLayer& layer : context_.spec.targets) {
       const auto found = state.find(layer.name + ".delta");
-      if (found == state.end()) throw FormatError("flexlora state lacks '" + layer.name + ".delta'");
+      if (found == state.end())
+        throw FormatError("flexlora state lacks '" + layer.name + ".delta'");
       weights[layer.name] = found->second.to(at::kFloat).contiguous();
     }
     global_.set_weights(std::move(weights));
@@ -101,7 +108,8 @@ class FlexLoraFactory final : public StrategyFactory {
     FlexLoraOptions options;
     const std::string weighting = config.get<std::string>("weighting", "data");
     if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting", "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
+      throw_config_error(config, "weighting",
+                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
     }
     options.weight_by_data = weighting == "data";
     const std::string svd = config.get<std::string>("svd", "exact");

@@ -52,25 +52,28 @@ class FLora final : public Strategy {
     }
   }
 
-  std::vector<FitInstruction> configure_fit(int round, std::span<const ClientInfo> clients) override {
+  std::vector<FitInstruction> configure_fit(int round,
+                                            std::span<const ClientInfo> clients) override {
     std::vector<FitInstruction> instructions;
     for (const ClientInfo& client : clients) {
       FitInstruction instruction;
       instruction.client_id = client.id;
       // A fresh LoRA adapter every round (B = 0: the merged model is the start).
-      instruction.adapter = init_adapter(context_.spec, client.rank, context_.alpha,
-                                         derive_seed(context_.seed, {static_cast<std::uint64_t>(round),
-                                                                     id_hash(client.id)}));
+      instruction.adapter = init_adapter(
+          context_.spec, client.rank, context_.alpha,
+          derive_seed(context_.seed, {static_cast<std::uint64_t>(round), id_hash(client.id)}));
       // Every stack this client has not merged yet, in order.
       const std::size_t from = synced_.contains(client.id) ? synced_.at(client.id) : 0;
-      instruction.merge = concatenate(std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from), stacks_.end()));
+      instruction.merge = concatenate(
+          std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from), stacks_.end()));
       synced_[client.id] = stacks_.size();
       instructions.push_back(std::move(instruction));
     }
     return instructions;
   }
 
-  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
     if (results.empty()) return {};
     std::vector<double> raw;
     for (const FitResult& result : results) {
@@ -116,8 +119,8 @@ class FLora final : public Strategy {
  private:
   bool weight_by_data_;
   StrategyContext context_;
-  NamedTensors global_;                       // Σ of every round's stack product
-  std::vector<Adapter> stacks_;               // each round's stack, in order
+  NamedTensors global_;                        // Σ of every round's stack product
+  std::vector<Adapter> stacks_;                // each round's stack, in order
   std::map<std::string, std::size_t> synced_;  // stacks each client has been sent
 };
 
@@ -128,7 +131,8 @@ class FLoraFactory final : public StrategyFactory {
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     const std::string weighting = config.get<std::string>("weighting", "data");
     if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting", "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
+      throw_config_error(config, "weighting",
+                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
     }
     return std::make_unique<FLora>(weighting == "data");
   }

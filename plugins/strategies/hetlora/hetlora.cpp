@@ -16,10 +16,13 @@ namespace {
 using namespace lorafed;
 
 at::Tensor pad_rows(const at::Tensor& a, std::int64_t rows) {
-  return a.size(0) == rows ? a : at::cat({a, at::zeros({rows - a.size(0), a.size(1)}, a.options())}, 0);
+  return a.size(0) == rows ? a
+                           : at::cat({a, at::zeros({rows - a.size(0), a.size(1)}, a.options())}, 0);
 }
 at::Tensor pad_columns(const at::Tensor& b, std::int64_t columns) {
-  return b.size(1) == columns ? b : at::cat({b, at::zeros({b.size(0), columns - b.size(1)}, b.options())}, 1);
+  return b.size(1) == columns
+             ? b
+             : at::cat({b, at::zeros({b.size(0), columns - b.size(1)}, b.options())}, 1);
 }
 
 class HetLora final : public Strategy {
@@ -32,16 +35,19 @@ class HetLora final : public Strategy {
     global_.alpha = context.alpha;
   }
 
-  std::vector<FitInstruction> configure_fit(int round, std::span<const ClientInfo> clients) override {
+  std::vector<FitInstruction> configure_fit(int round,
+                                            std::span<const ClientInfo> clients) override {
     std::int64_t max_rank = 0;
     for (const ClientInfo& client : clients) max_rank = std::max(max_rank, client.rank);
     grow_to(max_rank, round);
     std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) instructions.push_back(FitInstruction{client.id, leading(client.rank), {}});
+    for (const ClientInfo& client : clients)
+      instructions.push_back(FitInstruction{client.id, leading(client.rank), {}});
     return instructions;
   }
 
-  Metrics aggregate_fit(int, std::span<const FitResult> results, std::span<const Failure>) override {
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
     if (results.empty()) return {};
     const std::int64_t padded_rank = global_.rank();
     Adapter next;
@@ -68,21 +74,27 @@ class HetLora final : public Strategy {
   }
 
   // Each client's model at its own rank: the leading r_i ranks of the global factors.
-  std::vector<EvaluateInstruction> configure_evaluate(int round, std::span<const ClientInfo> clients) override {
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int round, std::span<const ClientInfo> clients) override {
     if (!evaluate_clients_) return {};
     std::int64_t max_rank = 0;
     for (const ClientInfo& client : clients) max_rank = std::max(max_rank, client.rank);
     grow_to(max_rank, round + 1);
     std::vector<EvaluateInstruction> instructions;
-    for (const ClientInfo& client : clients) instructions.push_back({client.id, leading(client.rank), {}});
+    for (const ClientInfo& client : clients)
+      instructions.push_back({client.id, leading(client.rank), {}});
     return instructions;
   }
 
   // The global model: the padded factors at the largest rank, s = alpha / r_max.
-  NamedTensors global_delta() const override { return global_.layers.empty() ? NamedTensors{} : global_.dense_delta(); }
+  NamedTensors global_delta() const override {
+    return global_.layers.empty() ? NamedTensors{} : global_.dense_delta();
+  }
 
   NamedTensors state() const override { return to_named_tensors(global_); }
-  void load_state(const NamedTensors& state) override { global_ = adapter_from_named_tensors(state, context_.alpha); }
+  void load_state(const NamedTensors& state) override {
+    global_ = adapter_from_named_tensors(state, context_.alpha);
+  }
 
  private:
   // Pads the global factors to `rank` with fresh LoRA directions (A rows
@@ -90,8 +102,9 @@ class HetLora final : public Strategy {
   void grow_to(std::int64_t rank, int round) {
     const std::int64_t current = global_.rank();
     if (current >= rank) return;
-    const Adapter fresh = init_adapter(context_.spec, rank, context_.alpha,
-                                       derive_seed(context_.seed, {0x484554 /* HET */, static_cast<std::uint64_t>(round)}));
+    const Adapter fresh = init_adapter(
+        context_.spec, rank, context_.alpha,
+        derive_seed(context_.seed, {0x484554 /* HET */, static_cast<std::uint64_t>(round)}));
     if (current == 0) {
       global_ = fresh;
       return;
@@ -107,7 +120,8 @@ class HetLora final : public Strategy {
     Adapter adapter;
     adapter.alpha = global_.alpha;
     for (const auto& [name, factors] : global_.layers) {
-      adapter.layers[name] = LoraFactors{factors.a.narrow(0, 0, rank).contiguous(), factors.b.narrow(1, 0, rank).contiguous()};
+      adapter.layers[name] = LoraFactors{factors.a.narrow(0, 0, rank).contiguous(),
+                                         factors.b.narrow(1, 0, rank).contiguous()};
     }
     return adapter;
   }
@@ -126,14 +140,16 @@ class HetLoraProcedure final : public LoraTrainingProcedure {
   HetLoraProcedure(bool self_pruning, double gamma, double threshold)
       : self_pruning_(self_pruning), gamma_(gamma), threshold_(threshold) {}
 
-  FitOutcome fit(ModelBackend& model, const FitInstruction& instruction, const ClientContext& context) override {
+  FitOutcome fit(ModelBackend& model, const FitInstruction& instruction,
+                 const ClientContext& context) override {
     if (!self_pruning_) return LoraTrainingProcedure::fit(model, instruction, context);
     const std::int64_t sent_rank = instruction.adapter.rank();
     active_rank_ = active_rank_ == 0 ? sent_rank : std::min(active_rank_, sent_rank);
     FitInstruction pruned = instruction;
     pruned.adapter = zero_tail(instruction.adapter, active_rank_);
     FitOutcome outcome = LoraTrainingProcedure::fit(model, pruned, context);
-    const auto keep = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(gamma_ * active_rank_)));
+    const auto keep =
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(gamma_ * active_rank_)));
     if (keep < active_rank_ && tail_share(outcome.adapter, keep) < threshold_) {
       active_rank_ = keep;
       outcome.adapter = zero_tail(outcome.adapter, active_rank_);
@@ -160,7 +176,10 @@ class HetLoraProcedure final : public LoraTrainingProcedure {
     for (const auto& [name, f] : adapter.layers) {
       const std::int64_t rank = f.a.size(0);
       full += at::matmul(f.b, f.a).square().sum().item<double>();
-      tail += at::matmul(f.b.narrow(1, keep, rank - keep), f.a.narrow(0, keep, rank - keep)).square().sum().item<double>();
+      tail += at::matmul(f.b.narrow(1, keep, rank - keep), f.a.narrow(0, keep, rank - keep))
+                  .square()
+                  .sum()
+                  .item<double>();
     }
     return full > 0 ? std::sqrt(tail / full) : 0.0;
   }
@@ -177,7 +196,8 @@ class HetLoraFactory final : public StrategyFactory {
     read_client_keys(config);
     return std::make_unique<HetLora>(config.get<bool>("evaluate_clients", false));
   }
-  std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable& config) const override {
+  std::unique_ptr<ClientProcedure> create_client_procedure(
+      const ConfigTable& config) const override {
     config.mark_read("evaluate_clients");
     const auto [pruning, gamma, threshold] = read_client_keys(config);
     return std::make_unique<HetLoraProcedure>(pruning, gamma, threshold);
@@ -189,7 +209,8 @@ class HetLoraFactory final : public StrategyFactory {
     const double gamma = config.get<double>("pruning_gamma", 0.9);
     if (!(gamma > 0 && gamma < 1)) throw_config_error(config, "pruning_gamma", "must be in (0, 1)");
     const double threshold = config.get<double>("pruning_threshold", 0.05);
-    if (!(threshold > 0 && threshold < 1)) throw_config_error(config, "pruning_threshold", "must be in (0, 1)");
+    if (!(threshold > 0 && threshold < 1))
+      throw_config_error(config, "pruning_threshold", "must be in (0, 1)");
     return {pruning, gamma, threshold};
   }
 };
