@@ -33,6 +33,11 @@ class LORAFED_API TruncatedGlobal {
   // instructions may share storage). Drops the cached truncation.
   void set_weights(NamedTensors weights);
 
+  // The product as a strategy's state: "<layer><suffix>" per layer, and back
+  // (FormatError naming the missing or misshapen tensor).
+  NamedTensors state(const std::string& suffix) const;
+  void load_state(const NamedTensors& state, const std::string& suffix);
+
   // Makes sure a truncation of at least `rank` is cached; `seed` seeds the
   // randomized method.
   void truncate(std::int64_t rank, std::uint64_t seed);

@@ -28,6 +28,25 @@ void TruncatedGlobal::set_weights(NamedTensors weights) {
   squared_norms_.clear();
 }
 
+NamedTensors TruncatedGlobal::state(const std::string& suffix) const {
+  NamedTensors state;
+  for (const auto& [name, w] : weights_) state[name + suffix] = w;
+  return state;
+}
+
+void TruncatedGlobal::load_state(const NamedTensors& state, const std::string& suffix) {
+  NamedTensors weights;
+  for (const auto& [name, w] : weights_) {
+    const auto found = state.find(name + suffix);
+    if (found == state.end()) throw FormatError("strategy state lacks '" + name + suffix + "'");
+    if (found->second.sizes() != w.sizes()) {
+      throw FormatError("strategy state '" + name + suffix + "' has the wrong shape");
+    }
+    weights[name] = found->second.to(at::kFloat).contiguous();
+  }
+  set_weights(std::move(weights));
+}
+
 void TruncatedGlobal::truncate(std::int64_t rank, std::uint64_t seed) {
   if (truncated_rank() >= rank) return;
   truncations_.clear();

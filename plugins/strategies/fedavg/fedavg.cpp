@@ -3,6 +3,7 @@
 
 #include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
+#include "lorafed/weighting.hpp"
 
 namespace {
 
@@ -10,7 +11,7 @@ using namespace lorafed;
 
 class FedAvg final : public Strategy {
  public:
-  explicit FedAvg(bool weight_by_data) : weight_by_data_(weight_by_data) {}
+  explicit FedAvg(ExampleWeighting weighting) : weighting_(weighting) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -45,16 +46,7 @@ class FedAvg final : public Strategy {
 
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
-    std::vector<double> weights;
-    double total = 0;
-    for (const FitResult& result : results) {
-      weights.push_back(weight_by_data_ ? static_cast<double>(result.num_examples) : 1.0);
-      total += weights.back();
-    }
-    if (total <= 0) {  // every client reported zero examples: fall back to uniform weights
-      std::fill(weights.begin(), weights.end(), 1.0);
-      total = static_cast<double>(weights.size());
-    }
+    const std::vector<double> p = example_weights(results, weighting_);
     Adapter next;
     next.alpha = global_.alpha;
     for (const auto& [name, factors] : global_.layers) {
@@ -62,8 +54,8 @@ class FedAvg final : public Strategy {
       at::Tensor b = at::zeros_like(factors.b);
       for (std::size_t i = 0; i < results.size(); ++i) {
         const LoraFactors& trained = results[i].adapter.layers.at(name);
-        a.add_(trained.a, weights[i] / total);
-        b.add_(trained.b, weights[i] / total);
+        a.add_(trained.a, p[i]);
+        b.add_(trained.b, p[i]);
       }
       next.layers.emplace(name, LoraFactors{std::move(a), std::move(b)});
     }
@@ -83,7 +75,7 @@ class FedAvg final : public Strategy {
   }
 
  private:
-  bool weight_by_data_;
+  ExampleWeighting weighting_;
   StrategyContext context_;
   Adapter global_;
 };
@@ -91,12 +83,7 @@ class FedAvg final : public Strategy {
 class FedAvgFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
-    const std::string weighting = config.get<std::string>("weighting", "data");
-    if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting",
-                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
-    }
-    return std::make_unique<FedAvg>(weighting == "data");
+    return std::make_unique<FedAvg>(read_example_weighting(config));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();

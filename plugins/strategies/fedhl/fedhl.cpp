@@ -96,21 +96,8 @@ class FedHl final : public Strategy {
 
   NamedTensors global_delta() const override { return global_.weights(); }
 
-  NamedTensors state() const override {
-    NamedTensors state;
-    for (const auto& [name, w] : global_.weights()) state[name + ".global"] = w;
-    return state;
-  }
-
-  void load_state(const NamedTensors& state) override {
-    NamedTensors weights;
-    for (const TargetLayer& layer : context_.spec.targets) {
-      const auto found = state.find(layer.name + ".global");
-      if (found == state.end()) throw FormatError("fedhl state lacks '" + layer.name + ".global'");
-      weights[layer.name] = found->second.to(at::kFloat).contiguous();
-    }
-    global_.set_weights(std::move(weights));
-  }
+  NamedTensors state() const override { return global_.state(".global"); }
+  void load_state(const NamedTensors& state) override { global_.load_state(state, ".global"); }
 
  private:
   // §FedHL steps 1–2: one truncated SVD per layer at the largest rank among

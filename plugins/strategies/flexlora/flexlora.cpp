@@ -10,13 +10,14 @@
 #include "lorafed/plugin.hpp"
 #include "lorafed/seed.hpp"
 #include "lorafed/truncated_global.hpp"
+#include "lorafed/weighting.hpp"
 
 namespace {
 
 using namespace lorafed;
 
 struct FlexLoraOptions {
-  bool weight_by_data = true;
+  ExampleWeighting weighting = ExampleWeighting::kData;
   TruncatedGlobal::Options svd;
   bool evaluate_clients = false;
 };
@@ -43,11 +44,7 @@ class FlexLora final : public Strategy {
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
     if (results.empty()) return {};
-    std::vector<double> raw;
-    for (const FitResult& result : results) {
-      raw.push_back(options_.weight_by_data ? static_cast<double>(result.num_examples) : 1.0);
-    }
-    const std::vector<double> p = normalise_weights(raw);
+    const std::vector<double> p = example_weights(results, options_.weighting);
     NamedTensors next;
     for (const TargetLayer& layer : context_.spec.targets) {
       std::vector<WeightedFactors> terms;
@@ -74,22 +71,8 @@ class FlexLora final : public Strategy {
 
   NamedTensors global_delta() const override { return global_.weights(); }
 
-  NamedTensors state() const override {
-    NamedTensors state;
-    for (const auto& [name, w] : global_.weights()) state[name + ".delta"] = w;
-    return state;
-  }
-
-  void load_state(const NamedTensors& state) override {
-    NamedTensors weights;
-    for (const TargetLayer& layer : context_.spec.targets) {
-      const auto found = state.find(layer.name + ".delta");
-      if (found == state.end())
-        throw FormatError("flexlora state lacks '" + layer.name + ".delta'");
-      weights[layer.name] = found->second.to(at::kFloat).contiguous();
-    }
-    global_.set_weights(std::move(weights));
-  }
+  NamedTensors state() const override { return global_.state(".delta"); }
+  void load_state(const NamedTensors& state) override { global_.load_state(state, ".delta"); }
 
  private:
   Adapter client_adapter(int round, std::span<const ClientInfo> clients, std::int64_t rank) {
@@ -106,12 +89,7 @@ class FlexLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     FlexLoraOptions options;
-    const std::string weighting = config.get<std::string>("weighting", "data");
-    if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting",
-                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
-    }
-    options.weight_by_data = weighting == "data";
+    options.weighting = read_example_weighting(config);
     const std::string svd = config.get<std::string>("svd", "exact");
     if (svd != "exact" && svd != "randomized") {
       throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");

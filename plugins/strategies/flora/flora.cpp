@@ -9,6 +9,7 @@
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/seed.hpp"
+#include "lorafed/weighting.hpp"
 
 namespace {
 
@@ -40,7 +41,7 @@ std::uint64_t id_hash(const std::string& id) {
 
 class FLora final : public Strategy {
  public:
-  explicit FLora(bool weight_by_data) : weight_by_data_(weight_by_data) {}
+  explicit FLora(ExampleWeighting weighting) : weighting_(weighting) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -75,11 +76,7 @@ class FLora final : public Strategy {
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
     if (results.empty()) return {};
-    std::vector<double> raw;
-    for (const FitResult& result : results) {
-      raw.push_back(weight_by_data_ ? static_cast<double>(result.num_examples) : 1.0);
-    }
-    const std::vector<double> p = normalise_weights(raw);
+    const std::vector<double> p = example_weights(results, weighting_);
     Adapter stack;
     NamedTensors next;
     for (const TargetLayer& layer : context_.spec.targets) {
@@ -117,7 +114,7 @@ class FLora final : public Strategy {
   }
 
  private:
-  bool weight_by_data_;
+  ExampleWeighting weighting_;
   StrategyContext context_;
   NamedTensors global_;                        // Σ of every round's stack product
   std::vector<Adapter> stacks_;                // each round's stack, in order
@@ -129,12 +126,7 @@ class FLora final : public Strategy {
 class FLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
-    const std::string weighting = config.get<std::string>("weighting", "data");
-    if (weighting != "data" && weighting != "uniform") {
-      throw_config_error(config, "weighting",
-                         "must be \"data\" or \"uniform\", got \"" + weighting + "\"");
-    }
-    return std::make_unique<FLora>(weighting == "data");
+    return std::make_unique<FLora>(read_example_weighting(config));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();
