@@ -8,8 +8,7 @@
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
-#include "lorafed/seed.hpp"
-#include "lorafed/truncated_global.hpp"
+#include "lorafed/truncating_strategy.hpp"
 
 namespace {
 
@@ -22,35 +21,19 @@ struct FedHlOptions {
   // 1e-8 makes the weights one-hot on the highest-rank clients (docs/algorithms.md §FedHL).
   double epsilon = 1e-3;
   bool per_layer_errors = false;
-  TruncatedGlobal::Options svd;
-  bool evaluate_clients = false;
 };
 
-class FedHl final : public Strategy {
+class FedHl final : public TruncatingStrategy {
  public:
-  explicit FedHl(FedHlOptions options) : options_(options) {}
-
-  void initialize(const StrategyContext& context) override {
-    context_ = context;
-    global_ = TruncatedGlobal(context.spec, options_.svd);  // W_0 = 0
-  }
-
-  std::vector<FitInstruction> configure_fit(int round,
-                                            std::span<const ClientInfo> clients) override {
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      instructions.push_back(
-          FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
-    }
-    return instructions;
-  }
+  FedHl(TruncatingStrategy::Options base, FedHlOptions options)
+      : TruncatingStrategy(std::move(base)), options_(options) {}
 
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
     if (results.empty()) return {};
     Metrics metrics;
     NamedTensors next;
-    for (const TargetLayer& layer : context_.spec.targets) {
+    for (const TargetLayer& layer : context().spec.targets) {
       // §FedHL step 4: p_i over the clients that returned.
       std::vector<double> raw;
       for (const FitResult& result : results) raw.push_back(raw_weight(result, layer.name));
@@ -62,51 +45,27 @@ class FedHl final : public Strategy {
                                         p[i] * results[i].adapter.scale()});
       }
       // Σ p_i W_{r_i,t} = U diag(σ ⊙ c) Vᵀ with c_j = Σ_{i: r_i ≥ j} p_i.
-      const TruncatedSvd& svd = global_.svd(layer.name);
+      const TruncatedSvd& svd = global().svd(layer.name);
       at::Tensor coverage = at::zeros_like(svd.s);
       for (std::size_t i = 0; i < results.size(); ++i) {
         coverage.narrow(0, 0, std::min(results[i].adapter.rank(), svd.s.size(0))).add_(p[i]);
       }
       const at::Tensor started_from = at::matmul(svd.u * (svd.s * coverage), svd.v.t());
-      next[layer.name] = global_.weights().at(layer.name) + stacked_product(terms) - started_from;
-      if (layer.name == context_.spec.targets.front().name) {
+      next[layer.name] = global().weights().at(layer.name) + stacked_product(terms) - started_from;
+      if (layer.name == context().spec.targets.front().name) {
         metrics["weight_min"] = *std::min_element(p.begin(), p.end());
         metrics["weight_max"] = *std::max_element(p.begin(), p.end());
       }
     }
     double error_sum = 0;
     for (const FitResult& result : results)
-      error_sum += global_.truncation_error(result.adapter.rank());
+      error_sum += global().truncation_error(result.adapter.rank());
     metrics["truncation_error_mean"] = error_sum / static_cast<double>(results.size());
-    global_.set_weights(std::move(next));
+    global().set_weights(std::move(next));
     return metrics;
   }
 
-  std::vector<EvaluateInstruction> configure_evaluate(
-      int round, std::span<const ClientInfo> clients) override {
-    if (!options_.evaluate_clients) return {};
-    std::vector<EvaluateInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      // Each client's model at its own rank: its truncation of W_{t+1}.
-      instructions.push_back(
-          EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
-    }
-    return instructions;
-  }
-
-  NamedTensors global_delta() const override { return global_.weights(); }
-
-  NamedTensors state() const override { return global_.state(".global"); }
-  void load_state(const NamedTensors& state) override { global_.load_state(state, ".global"); }
-
  private:
-  // §FedHL steps 1–2: one truncated SVD per layer at the largest rank among
-  // `clients`, then the balanced factors of the client's truncation.
-  Adapter client_adapter(int round, std::span<const ClientInfo> clients, std::int64_t rank) {
-    return global_.adapter_for(clients, rank, context_.alpha,
-                               derive_seed(context_.seed, {static_cast<std::uint64_t>(round)}));
-  }
-
   double raw_weight(const FitResult& result, const std::string& layer) const {
     switch (options_.weighting) {
       case Weighting::kData:
@@ -115,8 +74,8 @@ class FedHl final : public Strategy {
         return 1.0;
       case Weighting::kTruncation: {
         // §FedHL steps 3–4: p_i ∝ 1 / (r̂_i² + ε).
-        const double error =
-            global_.truncation_error(result.adapter.rank(), options_.per_layer_errors ? layer : "");
+        const double error = global().truncation_error(result.adapter.rank(),
+                                                       options_.per_layer_errors ? layer : "");
         return 1.0 / (error * error + options_.epsilon);
       }
     }
@@ -124,8 +83,6 @@ class FedHl final : public Strategy {
   }
 
   FedHlOptions options_;
-  StrategyContext context_;
-  TruncatedGlobal global_;  // W_t per layer, and its truncation
 };
 
 class FedHlFactory final : public StrategyFactory {
@@ -151,23 +108,7 @@ class FedHlFactory final : public StrategyFactory {
                          "must be \"model\" (summed over layers) or \"layer\"");
     }
     options.per_layer_errors = errors == "layer";
-    const std::string svd = config.get<std::string>("svd", "exact");
-    if (svd == "exact")
-      options.svd.method = SvdMethod::kExact;
-    else if (svd == "randomized")
-      options.svd.method = SvdMethod::kRandomized;
-    else
-      throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");
-    options.svd.randomized.oversampling =
-        config.get<std::int64_t>("svd_oversampling", options.svd.randomized.oversampling);
-    options.svd.randomized.power_iterations =
-        config.get<std::int64_t>("svd_power_iterations", options.svd.randomized.power_iterations);
-    if (options.svd.randomized.oversampling < 0 || options.svd.randomized.power_iterations < 0) {
-      throw_config_error(config, "svd_oversampling",
-                         "and svd_power_iterations must not be negative");
-    }
-    options.evaluate_clients = config.get<bool>("evaluate_clients", false);
-    return std::make_unique<FedHl>(options);
+    return std::make_unique<FedHl>(TruncatingStrategy::read_options(config, ".global"), options);
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();

@@ -3,50 +3,28 @@
 // FedHL removes.
 #include <ATen/ATen.h>
 
-#include <algorithm>
-
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
-#include "lorafed/seed.hpp"
-#include "lorafed/truncated_global.hpp"
+#include "lorafed/truncating_strategy.hpp"
 #include "lorafed/weighting.hpp"
 
 namespace {
 
 using namespace lorafed;
 
-struct FlexLoraOptions {
-  ExampleWeighting weighting = ExampleWeighting::kData;
-  TruncatedGlobal::Options svd;
-  bool evaluate_clients = false;
-};
-
-class FlexLora final : public Strategy {
+class FlexLora final : public TruncatingStrategy {
  public:
-  explicit FlexLora(FlexLoraOptions options) : options_(options) {}
+  FlexLora(TruncatingStrategy::Options options, ExampleWeighting weighting)
+      : TruncatingStrategy(std::move(options)), weighting_(weighting) {}
 
-  void initialize(const StrategyContext& context) override {
-    context_ = context;
-    global_ = TruncatedGlobal(context.spec, options_.svd);  // ΔW = 0: clients start as LoRA does
-  }
-
-  std::vector<FitInstruction> configure_fit(int round,
-                                            std::span<const ClientInfo> clients) override {
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      instructions.push_back(
-          FitInstruction{client.id, client_adapter(round, clients, client.rank), {}});
-    }
-    return instructions;
-  }
-
+  // ΔW_{t+1} = Σ p_i s_i B_i' A_i' (stacked sum), p ∝ examples.
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
     if (results.empty()) return {};
-    const std::vector<double> p = example_weights(results, options_.weighting);
+    const std::vector<double> p = example_weights(results, weighting_);
     NamedTensors next;
-    for (const TargetLayer& layer : context_.spec.targets) {
+    for (const TargetLayer& layer : context().spec.targets) {
       std::vector<WeightedFactors> terms;
       for (std::size_t i = 0; i < results.size(); ++i) {
         terms.push_back(WeightedFactors{&results[i].adapter.layers.at(layer.name),
@@ -54,49 +32,19 @@ class FlexLora final : public Strategy {
       }
       next[layer.name] = stacked_product(terms);
     }
-    global_.set_weights(std::move(next));
+    global().set_weights(std::move(next));
     return {};
   }
 
-  std::vector<EvaluateInstruction> configure_evaluate(
-      int round, std::span<const ClientInfo> clients) override {
-    if (!options_.evaluate_clients) return {};
-    std::vector<EvaluateInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      instructions.push_back(
-          EvaluateInstruction{client.id, client_adapter(round + 1, clients, client.rank), {}});
-    }
-    return instructions;
-  }
-
-  NamedTensors global_delta() const override { return global_.weights(); }
-
-  NamedTensors state() const override { return global_.state(".delta"); }
-  void load_state(const NamedTensors& state) override { global_.load_state(state, ".delta"); }
-
  private:
-  Adapter client_adapter(int round, std::span<const ClientInfo> clients, std::int64_t rank) {
-    return global_.adapter_for(clients, rank, context_.alpha,
-                               derive_seed(context_.seed, {static_cast<std::uint64_t>(round)}));
-  }
-
-  FlexLoraOptions options_;
-  StrategyContext context_;
-  TruncatedGlobal global_;  // ΔW per layer
+  ExampleWeighting weighting_;
 };
 
 class FlexLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
-    FlexLoraOptions options;
-    options.weighting = read_example_weighting(config);
-    const std::string svd = config.get<std::string>("svd", "exact");
-    if (svd != "exact" && svd != "randomized") {
-      throw_config_error(config, "svd", "must be \"exact\" or \"randomized\", got \"" + svd + "\"");
-    }
-    options.svd.method = svd == "exact" ? SvdMethod::kExact : SvdMethod::kRandomized;
-    options.evaluate_clients = config.get<bool>("evaluate_clients", false);
-    return std::make_unique<FlexLora>(options);
+    return std::make_unique<FlexLora>(TruncatingStrategy::read_options(config, ".delta"),
+                                      read_example_weighting(config));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();
