@@ -56,27 +56,28 @@ bool ClientHost::run() {
       spdlog::warn("dropping an undecodable message from the server: {}", error.what());
       continue;
     }
+    if (std::holds_alternative<wire::FitInsBody>(envelope.body) ||
+        std::holds_alternative<wire::EvaluateInsBody>(envelope.body)) {
+      const auto client = clients_.find(envelope.recipient);
+      if (client == clients_.end()) {
+        spdlog::warn("instruction for '{}', which this host does not serve", envelope.recipient);
+        continue;
+      }
+      ++in_flight_;
+      pool.submit([this, client = client->second, instruction = std::move(envelope)] {
+        Message reply = wire::encode(client->handle(instruction), options_.encode);
+        {
+          std::lock_guard lock(outbox_mutex_);
+          outbox_.push_back(std::move(reply));
+        }
+        --in_flight_;
+      });
+      continue;
+    }
     std::visit(
         [&](const auto& body) {
           using Body = std::decay_t<decltype(body)>;
-          if constexpr (std::is_same_v<Body, wire::FitInsBody> ||
-                        std::is_same_v<Body, wire::EvaluateInsBody>) {
-            const auto client = clients_.find(envelope.recipient);
-            if (client == clients_.end()) {
-              spdlog::warn("instruction for '{}', which this host does not serve",
-                           envelope.recipient);
-              return;
-            }
-            ++in_flight_;
-            pool.submit([this, client = client->second, instruction = std::move(envelope)] {
-              Message reply = wire::encode(client->handle(instruction), options_.encode);
-              {
-                std::lock_guard lock(outbox_mutex_);
-                outbox_.push_back(std::move(reply));
-              }
-              --in_flight_;
-            });
-          } else if constexpr (std::is_same_v<Body, wire::ShutdownBody>) {
+          if constexpr (std::is_same_v<Body, wire::ShutdownBody>) {
             spdlog::info("server: shutdown ({})", body.reason);
             shutdown = true;
           } else if constexpr (std::is_same_v<Body, wire::ErrorBody>) {
