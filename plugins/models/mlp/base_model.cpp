@@ -7,9 +7,9 @@
 #include <mutex>
 
 #include "lora_mlp.hpp"
+#include "lorafed/classifier_training.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/safetensors.hpp"
-#include "trainer.hpp"
 
 namespace lorafed::mlp {
 namespace {

@@ -3,11 +3,11 @@
 
 #include "base_model.hpp"
 #include "lora_mlp.hpp"
+#include "lorafed/classifier_training.hpp"
 #include "lorafed/data/fashion_mnist.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
 #include "mlp_data.hpp"
-#include "trainer.hpp"
 
 namespace {
 
@@ -54,13 +54,13 @@ class MlpBackend final : public ModelBackend {
       auto local = network_.local_parameters();
       parameters.insert(parameters.end(), local.begin(), local.end());
     }
-    return mlp::train_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
-                                 std::move(parameters), data_.train, options, seed);
+    return train_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
+                            std::move(parameters), data_.train, options, seed);
   }
 
   EvalReport evaluate() override {
-    return mlp::evaluate_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
-                                    data_.test, eval_batch_size_);
+    return evaluate_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
+                               data_.test, eval_batch_size_);
   }
 
  private:

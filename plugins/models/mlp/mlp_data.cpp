@@ -13,23 +13,10 @@ namespace {
 constexpr std::int64_t kClasses = 10;
 
 Examples gather(const data::LabeledImages& split, const std::vector<std::int64_t>& indices) {
-  const torch::Tensor index = torch::tensor(indices, torch::kLong);
-  return Examples{normalise(split.images.index_select(0, index)),
-                  split.labels.index_select(0, index)};
-}
-
-std::vector<std::int64_t> labels_of(const torch::Tensor& labels, std::int64_t count) {
-  const torch::Tensor contiguous = labels.slice(0, 0, count).contiguous();
-  const auto* data = contiguous.data_ptr<std::int64_t>();
-  return std::vector<std::int64_t>(data, data + count);
+  return data::select_examples(split, indices);
 }
 
 }  // namespace
-
-torch::Tensor normalise(const torch::Tensor& images_u8) {
-  // Fashion-MNIST's mean and standard deviation over the training set.
-  return (images_u8.reshape({images_u8.size(0), -1}).to(torch::kFloat) / 255.0 - 0.2860) / 0.3530;
-}
 
 RoleData load_role_data(const DataOptions& options, const ModelContext& context) {
   const auto dataset = data::load_fashion_mnist(options.data_dir);
@@ -45,9 +32,9 @@ RoleData load_role_data(const DataOptions& options, const ModelContext& context)
     return role;
   }
   const std::int64_t private_count = dataset->train.labels.size(0) - options.public_examples;
-  const std::vector<std::int64_t> train_labels = labels_of(dataset->train.labels, private_count);
+  const std::vector<std::int64_t> train_labels = data::label_list(dataset->train, private_count);
   const std::vector<std::int64_t> test_labels =
-      labels_of(dataset->test.labels, dataset->test.labels.size(0));
+      data::label_list(dataset->test, dataset->test.labels.size(0));
 
   std::vector<std::vector<std::int64_t>> train_parts;
   data::LabelMix mix;
@@ -84,7 +71,7 @@ Examples public_slice(const DataOptions& options, const std::vector<std::int64_t
   const auto dataset = data::load_fashion_mnist(options.data_dir);
   const std::int64_t total = dataset->train.labels.size(0);
   std::vector<std::int64_t> indices;
-  const std::vector<std::int64_t> labels = labels_of(dataset->train.labels, total);
+  const std::vector<std::int64_t> labels = data::label_list(dataset->train, total);
   for (std::int64_t i = total - options.public_examples; i < total; ++i) {
     if (std::find(classes.begin(), classes.end(), labels[i]) != classes.end()) indices.push_back(i);
   }

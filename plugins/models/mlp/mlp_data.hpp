@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "lorafed/data/examples.hpp"
 #include "lorafed/model_backend.hpp"
 
 namespace lorafed::mlp {
@@ -21,13 +22,7 @@ struct DataOptions {
   std::int64_t min_examples = 20;       // a Dirichlet draw giving a client fewer is redrawn
 };
 
-// Flattened, normalised images and their labels.
-struct Examples {
-  torch::Tensor inputs;  // N × 784 float
-  torch::Tensor labels;  // N int64
-};
-
-torch::Tensor normalise(const torch::Tensor& images_u8);
+using data::Examples;
 
 // The role's data: a client's train partition and its test split (same label
 // mix), or the server's test set (train left empty).

@@ -4,7 +4,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <vector>
 
+#include "lorafed/data/examples.hpp"
 #include "lorafed/export.hpp"
 
 namespace lorafed::data {
@@ -27,5 +30,13 @@ struct FashionMnist {
 // lorafed::Error saying which package to install when the files are missing.
 LORAFED_API std::shared_ptr<const FashionMnist> load_fashion_mnist(
     const std::filesystem::path& dir = kFashionMnistDir);
+
+// The images at `indices`, flattened to 784 features and normalised with
+// Fashion-MNIST's training mean and standard deviation, and their labels.
+LORAFED_API Examples select_examples(const LabeledImages& split,
+                                     std::span<const std::int64_t> indices);
+
+// The first `count` labels of a split, as plain integers (for partitioning).
+LORAFED_API std::vector<std::int64_t> label_list(const LabeledImages& split, std::int64_t count);
 
 }  // namespace lorafed::data

@@ -46,4 +46,20 @@ std::shared_ptr<const FashionMnist> load_fashion_mnist(const std::filesystem::pa
   return dataset;
 }
 
+Examples select_examples(const LabeledImages& split, std::span<const std::int64_t> indices) {
+  const at::Tensor index =
+      at::tensor(std::vector<std::int64_t>(indices.begin(), indices.end()), at::kLong);
+  const at::Tensor images = split.images.index_select(0, index);
+  // Fashion-MNIST's mean and standard deviation over the training set.
+  at::Tensor inputs =
+      (images.reshape({images.size(0), -1}).to(at::kFloat) / 255.0 - 0.2860) / 0.3530;
+  return Examples{std::move(inputs), split.labels.index_select(0, index)};
+}
+
+std::vector<std::int64_t> label_list(const LabeledImages& split, std::int64_t count) {
+  const at::Tensor labels = split.labels.slice(0, 0, count).contiguous();
+  const auto* data = labels.data_ptr<std::int64_t>();
+  return std::vector<std::int64_t>(data, data + labels.size(0));
+}
+
 }  // namespace lorafed::data

@@ -1,18 +1,21 @@
-#include "trainer.hpp"
+#include "lorafed/classifier_training.hpp"
+
+#include <torch/torch.h>
 
 #include <numeric>
 #include <random>
 
 #include "lorafed/error.hpp"
 
-namespace lorafed::mlp {
+namespace lorafed {
 
-TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> parameters,
-                             const Examples& examples, const TrainOptions& options,
+TrainReport train_classifier(const Forward& forward, std::vector<at::Tensor> parameters,
+                             const data::Examples& examples, const TrainOptions& options,
                              std::uint64_t seed) {
   TrainReport report;
   const std::int64_t n = examples.labels.size(0);
   if (n == 0 || parameters.empty()) return report;
+  for (at::Tensor& parameter : parameters) parameter.requires_grad_(true);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (options.optimizer == "adamw") {
     optimizer = std::make_unique<torch::optim::AdamW>(
@@ -60,11 +63,11 @@ TrainReport train_classifier(const Forward& forward, std::vector<torch::Tensor> 
     ++report.steps;
   }
   report.mean_loss = loss_sum / static_cast<double>(report.steps);
-  for (torch::Tensor& parameter : parameters) parameter.requires_grad_(false);
+  for (at::Tensor& parameter : parameters) parameter.requires_grad_(false);
   return report;
 }
 
-EvalReport evaluate_classifier(const Forward& forward, const Examples& examples,
+EvalReport evaluate_classifier(const Forward& forward, const data::Examples& examples,
                                std::int64_t batch_size) {
   torch::NoGradGuard no_grad;
   EvalReport report;
@@ -88,4 +91,4 @@ EvalReport evaluate_classifier(const Forward& forward, const Examples& examples,
   return report;
 }
 
-}  // namespace lorafed::mlp
+}  // namespace lorafed
