@@ -1,6 +1,7 @@
 // FedAvg / FedIT: average A and B separately (docs/algorithms.md §FedAvg).
 #include <ATen/ATen.h>
 
+#include "lorafed/averaging.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/weighting.hpp"
@@ -19,16 +20,7 @@ class FedAvg final : public Strategy {
   }
 
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
-    for (const ClientInfo& client : clients) {
-      if (client.rank != clients.front().rank) {
-        throw ConfigError(
-            "strategy fedavg needs one LoRA rank for every client, but " + clients.front().id +
-            " has rank " + std::to_string(clients.front().rank) + " and " + client.id + " rank " +
-            std::to_string(client.rank) +
-            ": set one [lora] rank, or use a heterogeneous-rank strategy (fedhl, flexlora, "
-            "hetlora, flora)");
-      }
-    }
+    require_one_rank(clients, "fedavg");
     if (global_.layers.empty() && !clients.empty()) {
       global_ = init_adapter(context_.spec, clients.front().rank, context_.alpha, context_.seed);
     }
@@ -47,18 +39,7 @@ class FedAvg final : public Strategy {
   Metrics aggregate_fit(int, std::span<const FitResult> results,
                         std::span<const Failure>) override {
     const std::vector<double> p = example_weights(results, weighting_);
-    Adapter next;
-    next.alpha = global_.alpha;
-    for (const auto& [name, factors] : global_.layers) {
-      at::Tensor a = at::zeros_like(factors.a);
-      at::Tensor b = at::zeros_like(factors.b);
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        const LoraFactors& trained = results[i].adapter.layers.at(name);
-        a.add_(trained.a, p[i]);
-        b.add_(trained.b, p[i]);
-      }
-      next.layers.emplace(name, LoraFactors{std::move(a), std::move(b)});
-    }
+    Adapter next = average_adapters(results, p);
     // A new adapter rather than an update in place: instructions already sent
     // may still share the old tensors' storage.
     global_ = std::move(next);
