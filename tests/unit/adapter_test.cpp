@@ -61,6 +61,9 @@ TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite v
     adapter.layers.erase("head");
     CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("lacks target layer 'head'"));
   }
+  SECTION("an empty adapter (nothing sent) is valid") {
+    CHECK_NOTHROW(validate_adapter(Adapter{}, kSpec, 8));
+  }
   SECTION("extra layer") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
     adapter.layers["fc9"] = adapter.layers.at("fc1");

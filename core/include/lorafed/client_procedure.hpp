@@ -23,9 +23,10 @@ struct ClientContext {
 };
 
 struct FitOutcome {
-  Adapter adapter;
+  Adapter adapter;  // empty when the strategy shares no adapter
   std::int64_t num_examples = 0;
   Metrics metrics;
+  NamedTensors parameters = {};  // shared model parameters to return, if any
 };
 
 struct EvaluateOutcome {

@@ -36,6 +36,9 @@ struct TrainReport {
   std::int64_t examples_seen = 0;
   std::int64_t steps = 0;
   double mean_loss = 0.0;
+  // Floating-point operations the training took (forward and backward
+  // passes, counted analytically); 0 when the backend does not count them.
+  double flops = 0.0;
 };
 
 struct EvalReport {
@@ -70,6 +73,14 @@ class LORAFED_API ModelBackend {
   virtual TrainReport train(ParameterGroup group, const TrainOptions& options,
                             std::uint64_t seed) = 0;
   virtual EvalReport evaluate() = 0;
+
+  // The model's own parameters (everything but the LoRA factors), detached
+  // copies by name. The default has none. Their total size is what
+  // exchanging the full model would move.
+  virtual NamedTensors local_parameters() const;
+  // Overwrites the named local parameters (a subset is fine, e.g. the shared
+  // parameters of the spec). The default throws: the model shares nothing.
+  virtual void load_local_parameters(const NamedTensors& parameters);
 };
 
 }  // namespace lorafed

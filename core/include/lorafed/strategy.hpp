@@ -30,6 +30,9 @@ struct FitInstruction {
   // An adapter the client merges into its base weights before training
   // (FLoRA); empty for most strategies.
   Adapter merge = {};
+  // Whole model parameters to load before training, named as the spec's
+  // shared_parameters (LG-FedAvg's head); empty for most strategies.
+  NamedTensors parameters = {};
 };
 
 struct FitResult {
@@ -37,6 +40,7 @@ struct FitResult {
   Adapter adapter;  // the trained factors, at the rank the client was sent
   std::int64_t num_examples = 0;
   Metrics metrics;
+  NamedTensors parameters = {};  // shared parameters the client returned, if any
 };
 
 struct EvaluateInstruction {
@@ -87,6 +91,10 @@ class LORAFED_API Strategy {
   // The global model as a dense change per target layer (out × in): what the
   // server evaluates. Empty before the first aggregation is fine.
   virtual NamedTensors global_delta() const = 0;
+  // True when there is no global model to evaluate: every client keeps its
+  // own (personalised FL). The server then reports federated evaluation of
+  // the clients' models (configure_evaluate) in place of a global one.
+  virtual bool personalised() const;
 
   // Everything needed to resume, as named tensors (checkpoints).
   virtual NamedTensors state() const = 0;

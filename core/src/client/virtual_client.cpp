@@ -54,15 +54,9 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
 
 wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const ClientContext& context) {
   const auto& body = std::get<wire::FitInsBody>(instruction.body);
-  NamedTensors own, merge;
-  const std::string prefix = wire::kMergePrefix;
-  for (const auto& [name, tensor] : instruction.tensors) {
-    if (name.starts_with(prefix)) {
-      merge.emplace(name.substr(prefix.size()), tensor);
-    } else {
-      own.emplace(name, tensor);
-    }
-  }
+  NamedTensors own = instruction.tensors;
+  NamedTensors merge = wire::take_prefixed(own, wire::kMergePrefix);
+  NamedTensors parameters = wire::take_prefixed(own, wire::kParameterPrefix);
   FitInstruction fit_instruction{options_.id, adapter_from_named_tensors(own, body.alpha),
                                  body.config};
   validate_adapter(fit_instruction.adapter, spec_, options_.rank);
@@ -71,14 +65,20 @@ wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const Clien
     // A product to merge may have any rank (FLoRA's stack grows with the clients).
     validate_adapter(fit_instruction.merge, spec_, INT64_MAX);
   }
+  validate_shared_parameters(parameters, spec_);
+  fit_instruction.parameters = std::move(parameters);
   const auto started = std::chrono::steady_clock::now();
   FitOutcome outcome = procedure_->fit(*model_, fit_instruction, context);
   outcome.metrics["fit_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  NamedTensors tensors = to_named_tensors(outcome.adapter);
+  for (auto& [name, tensor] : outcome.parameters) {
+    tensors.emplace(wire::kParameterPrefix + name, tensor);
+  }
   return wire::Envelope{
       instruction.round, options_.id, wire::kServerId,
       wire::FitResBody{outcome.adapter.alpha, outcome.num_examples, std::move(outcome.metrics)},
-      to_named_tensors(outcome.adapter)};
+      std::move(tensors)};
 }
 
 wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction,

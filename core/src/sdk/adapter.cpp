@@ -77,6 +77,7 @@ Adapter adapter_from_named_tensors(const NamedTensors& tensors, double alpha) {
 }
 
 void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_t max_rank) {
+  if (adapter.layers.empty()) return;  // no adapter sent (personalised strategies)
   if (!std::isfinite(adapter.alpha) || adapter.alpha <= 0) {
     throw FormatError("adapter alpha " + std::to_string(adapter.alpha) +
                       " is not a positive number");

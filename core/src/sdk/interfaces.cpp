@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/client_procedure.hpp"
+#include "lorafed/error.hpp"
 #include "lorafed/model_backend.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/strategy.hpp"
@@ -16,6 +17,20 @@ PluginFactory::~PluginFactory() = default;
 StrategyFactory::~StrategyFactory() = default;
 ModelFactory::~ModelFactory() = default;
 TransportFactory::~TransportFactory() = default;
+
+bool Strategy::personalised() const {
+  return false;
+}
+
+NamedTensors ModelBackend::local_parameters() const {
+  return {};
+}
+
+void ModelBackend::load_local_parameters(const NamedTensors& parameters) {
+  if (parameters.empty()) return;
+  throw Error("model '" + spec().model_id + "' has no local parameters to load (got '" +
+              parameters.begin()->first + "'); use a model that lists shared_parameters");
+}
 
 std::vector<EvaluateInstruction> Strategy::configure_evaluate(int, std::span<const ClientInfo>) {
   return {};
@@ -47,6 +62,7 @@ FitOutcome LoraTrainingProcedure::fit(ModelBackend& model, const FitInstruction&
   outcome.metrics = {{"train_loss", report.mean_loss},
                      {"steps", static_cast<double>(report.steps)},
                      {"examples_seen", static_cast<double>(report.examples_seen)}};
+  if (report.flops > 0) outcome.metrics["train_flops"] = report.flops;
   return outcome;
 }
 

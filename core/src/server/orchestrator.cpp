@@ -24,9 +24,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 std::string describe_quality(const nlohmann::json& evaluation) {
   std::string text = fmt::format("loss {:.4f}", evaluation["loss"].get<double>());
   for (const auto& [name, value] : evaluation.items()) {
-    if (name == "loss" || !value.is_number()) continue;
+    // Spreads over clients are shown beside their means; counts not at all.
+    if (name == "loss" || !value.is_number() || name.ends_with("_std") ||
+        name == "clients_evaluated") {
+      continue;
+    }
     if (name == "accuracy") {
       text += fmt::format("  acc {:.2f}%", 100 * value.get<double>());
+      if (evaluation.contains("accuracy_std")) {
+        text += fmt::format(" ± {:.2f}", 100 * evaluation["accuracy_std"].get<double>());
+      }
     } else if (value.is_number_float()) {
       text += fmt::format("  {} {:.4g}", name, value.get<double>());
     }
@@ -74,14 +81,18 @@ nlohmann::json Orchestrator::run_rounds() {
   const auto started = Clock::now();
   strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed});
 
-  // Round 0 is the base model (the strategy's initial global product).
-  const nlohmann::json base = evaluate_global();
+  // Round 0 is the base model: the strategy's initial global product, or for
+  // a personalised strategy the clients' own models before any training.
+  const bool personalised = strategy_->personalised();
+  nlohmann::json base;
+  if (!personalised) base = evaluate_global();
+  await_registrations();
+  if (personalised) base = evaluate_round(0);
   nlohmann::json base_record = base;
   base_record.update({{"type", "round"}, {"round", 0}, {"elapsed_s", seconds_since(started)}});
   metrics_.record(base_record);
-  spdlog::info("base model: {}", describe_quality(base));
-
-  await_registrations();
+  spdlog::info("{}: {}", personalised ? "clients' models before training" : "base model",
+               base.contains("loss") ? describe_quality(base) : "(no client evaluated)");
 
   nlohmann::json last = base;
   std::vector<double> round_seconds;
@@ -92,12 +103,15 @@ nlohmann::json Orchestrator::run_rounds() {
                            (round % config_.evaluate_every == 0 || round == config_.rounds);
     if (evaluated) {
       const auto eval_started = Clock::now();
-      last = evaluate_global();
+      // Personalised: the mean over clients of their own models.
+      last = personalised ? evaluate_round(round) : evaluate_global();
       record.update(last);
       record["evaluate_s"] = seconds_since(eval_started);
     }
-    if (nlohmann::json federated = evaluate_round(round); !federated.empty()) {
-      record["federated_evaluation"] = federated;
+    if (!personalised) {
+      if (nlohmann::json federated = evaluate_round(round); !federated.empty()) {
+        record["federated_evaluation"] = federated;
+      }
     }
     const double round_s = seconds_since(round_started);
     round_seconds.push_back(round_s);
@@ -109,7 +123,7 @@ nlohmann::json Orchestrator::run_rounds() {
     spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
                  config_.rounds, record["clients_ok"].get<int>(),
                  record["clients_failed"].get<int>(),
-                 evaluated ? describe_quality(last) : "(not evaluated)",
+                 evaluated && last.contains("loss") ? describe_quality(last) : "(not evaluated)",
                  format_duration(seconds_since(started)),
                  format_duration(mean_round * (config_.rounds - round)));
   }
@@ -124,6 +138,7 @@ nlohmann::json Orchestrator::run_rounds() {
       {"clients_registered", clients_.size()},
       {"seed", config_.seed},
       {"client_failures", failures_total_},
+      {"personalised", personalised},
       {"bytes_down", bytes_down_},
       {"bytes_up", bytes_up_},
       {"elapsed_s", seconds_since(started)},
@@ -132,6 +147,7 @@ nlohmann::json Orchestrator::run_rounds() {
   // base_<metric> and final_<metric> for the loss and every metric the model reports.
   for (const auto& [name, value] : base.items()) summary["base_" + name] = value;
   for (const auto& [name, value] : last.items()) summary["final_" + name] = value;
+  summary.update(accounting_.summary());
   metrics_.write_summary(summary);
   return summary;
 }
@@ -301,6 +317,9 @@ nlohmann::json Orchestrator::fit_round(int round) {
     for (auto& [name, tensor] : to_named_tensors(instruction.merge)) {
       tensors.emplace(wire::kMergePrefix + name, tensor);
     }
+    for (auto& [name, tensor] : instruction.parameters) {
+      tensors.emplace(wire::kParameterPrefix + name, tensor);
+    }
     wire::Envelope envelope{
         static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
         wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config),
@@ -317,6 +336,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
   for (auto& [id, reply] : collected.replies) {
     auto& body = std::get<wire::FitResBody>(reply.envelope.body);
     try {
+      NamedTensors parameters = wire::take_prefixed(reply.envelope.tensors, wire::kParameterPrefix);
+      validate_shared_parameters(parameters, spec_);
       Adapter adapter = adapter_from_named_tensors(reply.envelope.tensors, body.alpha);
       const std::int64_t sent_rank = client_rank_sent_.at(id);
       validate_adapter(adapter, spec_, sent_rank);
@@ -325,7 +346,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
                           std::to_string(sent_rank));
       }
       if (body.num_examples < 0) throw FormatError("negative num_examples");
-      results.push_back(FitResult{id, std::move(adapter), body.num_examples, body.metrics});
+      results.push_back(FitResult{id, std::move(adapter), body.num_examples, body.metrics,
+                                  std::move(parameters)});
       accepted[id] = &reply;
     } catch (const FormatError& error) {
       failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});
@@ -366,6 +388,9 @@ nlohmann::json Orchestrator::fit_round(int round) {
                            {"clients_sampled", instructed.size()},
                            {"clients_ok", static_cast<int>(results.size())},
                            {"clients_failed", static_cast<int>(failures.size())}};
+  Accounting::BytesByClient bytes_up;
+  for (const auto& [id, reply] : collected.replies) bytes_up[id] = reply.bytes;
+  record.update(accounting_.add_round(results, bytes_down, bytes_up));
   if (results.empty()) {
     spdlog::warn("round {}: no client returned a result; the global model is unchanged", round);
     return record;
@@ -420,7 +445,7 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
                      {"status", "failed"},
                      {"reason", failure.reason}});
   }
-  nlohmann::json summary;
+  nlohmann::json summary = nlohmann::json::object();
   for (const auto& [name, value] :
        strategy_->aggregate_evaluate(round, results, collected.failures)) {
     summary[name] = value;

@@ -14,6 +14,7 @@
 #include "lorafed/transport.hpp"
 #include "src/federation_config.hpp"
 #include "src/metrics_writer.hpp"
+#include "src/server/accounting.hpp"
 #include "src/wire/messages.hpp"
 
 namespace lorafed {
@@ -21,7 +22,8 @@ namespace lorafed {
 // The server loop (docs/architecture.md, "one round"): waits for clients to
 // register, then each round samples clients, sends each its instruction,
 // collects results until all arrived or the deadline passed, lets the
-// strategy aggregate, and evaluates the global model. A client that fails,
+// strategy aggregate, and evaluates the global model (or, for a personalised
+// strategy, every client's own model). A client that fails,
 // sends garbage or misses the deadline is recorded and the round goes on.
 class Orchestrator {
  public:
@@ -85,6 +87,7 @@ class Orchestrator {
   std::uint64_t bytes_down_ = 0;
   std::uint64_t bytes_up_ = 0;
   std::int64_t failures_total_ = 0;
+  Accounting accounting_;
 };
 
 }  // namespace lorafed

@@ -10,4 +10,17 @@ const char* body_name(const Body& body) {
   return kNames[body.index()];
 }
 
+NamedTensors take_prefixed(NamedTensors& tensors, const std::string& prefix) {
+  NamedTensors taken;
+  for (auto it = tensors.begin(); it != tensors.end();) {
+    if (it->first.starts_with(prefix)) {
+      taken.emplace(it->first.substr(prefix.size()), std::move(it->second));
+      it = tensors.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return taken;
+}
+
 }  // namespace lorafed::wire

@@ -75,5 +75,11 @@ struct Envelope {
 inline constexpr const char* kServerId = "server";
 // Prefix of the tensors of an adapter to merge into the base (FitIns).
 inline constexpr const char* kMergePrefix = "merge.";
+// Prefix of shared model parameters (FitIns and FitRes; LG-FedAvg's head).
+inline constexpr const char* kParameterPrefix = "param.";
+
+// Moves the tensors whose names start with `prefix` out of `tensors`, with
+// the prefix removed.
+NamedTensors take_prefixed(NamedTensors& tensors, const std::string& prefix);
 
 }  // namespace lorafed::wire
