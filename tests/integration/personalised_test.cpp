@@ -46,3 +46,14 @@ TEST_CASE("pfedlora's personalised accuracy beats standalone training", "[person
   // Standalone sends no tensor at all.
   CHECK(standalone["bytes_per_client_round"].get<double>() < 2048);
 }
+
+TEST_CASE("lgfedavg moves the classifier head through the wire", "[personalised]") {
+  const json lgfedavg = simulate("lgfedavg");
+  CHECK(lgfedavg["final_accuracy"].get<double>() > 0.5);
+  // fc3: 5,010 floats. Round 1 sends nothing down; later rounds move it both ways.
+  const double head_bytes = 4 * 5010;
+  const double rounds = lgfedavg["rounds"].get<double>();
+  const double expected = head_bytes * (2 * rounds - 1) / rounds;
+  CHECK(lgfedavg["bytes_per_client_round"].get<double>() > expected);
+  CHECK(lgfedavg["bytes_per_client_round"].get<double>() < expected + 4096);
+}

@@ -140,3 +140,18 @@ TEST_CASE("standalone sends nothing and keeps no state", "[standalone]") {
   CHECK(instructions[0].parameters.empty());
   CHECK(strategy->state().empty());
 }
+
+TEST_CASE("shared parameters are checked against the model spec", "[lgfedavg]") {
+  const ModelSpec spec = spec_with_head();
+  CHECK_NOTHROW(validate_shared_parameters({{"head.bias", at::zeros({6})}}, spec));
+  CHECK_THROWS_WITH(validate_shared_parameters({{"fc1.weight", at::zeros({10, 12})}}, spec),
+                    Catch::Matchers::Contains("'fc1.weight' is not a shared parameter"));
+  CHECK_THROWS_WITH(validate_shared_parameters({{"head.bias", at::zeros({7})}}, spec),
+                    Catch::Matchers::Contains("has shape [7], expected [6]"));
+  CHECK_THROWS_WITH(validate_shared_parameters({{"head.bias", at::zeros({6}, at::kDouble)}}, spec),
+                    Catch::Matchers::Contains("float32"));
+  at::Tensor poisoned = at::zeros({6});
+  poisoned[2] = std::nan("");
+  CHECK_THROWS_WITH(validate_shared_parameters({{"head.bias", poisoned}}, spec),
+                    Catch::Matchers::Contains("NaN"));
+}
