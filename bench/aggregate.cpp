@@ -53,7 +53,7 @@ int run_one(const Options& options, std::int64_t clients) {
   auto strategy = keep_library_alive(plugin.factory->create_strategy(ConfigTable::parse_string(
                                          "svd = \"" + options.svd + "\"", "bench")),
                                      plugin.factory);
-  ModelSpec spec{"bench", {}};
+  ModelSpec spec{"bench", {}, {}};
   for (std::int64_t l = 0; l < options.layers; ++l)
     spec.targets.push_back({"layer" + std::to_string(l), options.dim, options.dim});
   strategy->initialize(StrategyContext{spec, 16.0, 1});

@@ -32,7 +32,8 @@ ClientFile parse_client(const std::string& text) {
 // The model spec the factors imply: layer names from "<layer>.lora_A", in from
 // A's columns, out from B's rows.
 ModelSpec spec_of(const Adapter& adapter) {
-  ModelSpec spec{"offline", {}};
+  ModelSpec spec;
+  spec.model_id = "offline";
   for (const auto& [name, factors] : adapter.layers) {
     spec.targets.push_back(TargetLayer{name, factors.a.size(1), factors.b.size(0)});
   }

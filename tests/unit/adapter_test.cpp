@@ -8,7 +8,7 @@ using namespace lorafed;
 using Catch::Matchers::Contains;
 
 namespace {
-const ModelSpec kSpec{"m", {{"fc1", 6, 5}, {"head", 5, 3}}};
+const ModelSpec kSpec{"m", {{"fc1", 6, 5}, {"head", 5, 3}}, {}};
 }
 
 TEST_CASE("init_adapter follows LoRA: B zero, A bounded by 1/sqrt(in), seeded", "[adapter]") {

@@ -15,7 +15,7 @@ std::shared_ptr<Strategy> make_fedavg(const std::string& config_text = "") {
   return keep_library_alive(plugin.factory->create_strategy(config), plugin.factory);
 }
 
-const ModelSpec kSpec{"test-model", {{"fc1", 6, 5}, {"head", 5, 3}}};
+const ModelSpec kSpec{"test-model", {{"fc1", 6, 5}, {"head", 5, 3}}, {}};
 
 Adapter random_adapter(std::int64_t rank) {
   Adapter adapter;

@@ -84,7 +84,7 @@ TEST_CASE("weights normalise over the clients given, zeros become uniform", "[lo
 
 TEST_CASE("the truncated global computes truncation errors from singular values", "[lora_math]") {
   at::manual_seed(6);
-  const ModelSpec spec{"m", {{"x", 9, 7}}};
+  const ModelSpec spec{"m", {{"x", 9, 7}}, {}};
   TruncatedGlobal global(spec, {});
   const at::Tensor w = at::randn({7, 9});
   global.set_weights({{"x", w}});

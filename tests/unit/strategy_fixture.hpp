@@ -20,7 +20,7 @@ inline std::shared_ptr<Strategy> make_strategy(const std::string& name,
 }
 
 inline const ModelSpec& test_spec() {
-  static const ModelSpec spec{"test-model", {{"fc1", 12, 10}, {"head", 10, 6}}};
+  static const ModelSpec spec{"test-model", {{"fc1", 12, 10}, {"head", 10, 6}}, {}};
   return spec;
 }
 

@@ -25,7 +25,7 @@ class LinearBackend final : public ModelBackend {
         model_id_(std::move(model_id)) {}
 
   ModelSpec spec() const override {
-    return ModelSpec{model_id_, {{kLayer, task_.base.size(1), task_.base.size(0)}}};
+    return ModelSpec{model_id_, {{kLayer, task_.base.size(1), task_.base.size(0)}}, {}};
   }
   std::int64_t num_train_examples() const override {
     return data_.train.inputs.defined() ? data_.train.inputs.size(0) : 0;

@@ -24,7 +24,7 @@ LoraMlp::LoraMlp(const NamedTensors& base, std::vector<std::string> layer_names,
 }
 
 ModelSpec LoraMlp::spec(const std::string& model_id) const {
-  ModelSpec spec{model_id, {}};
+  ModelSpec spec{model_id, {}, {}};
   for (const Layer& layer : layers_) {
     if (std::find(targets_.begin(), targets_.end(), layer.name) != targets_.end()) {
       spec.targets.push_back(TargetLayer{layer.name, layer.weight.size(1), layer.weight.size(0)});
