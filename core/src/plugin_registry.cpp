@@ -1,5 +1,6 @@
 #include "src/plugin_registry.hpp"
 
+#include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
 #include <cstdlib>
@@ -53,8 +54,21 @@ std::vector<std::filesystem::path> PluginRegistry::default_search_path() {
       if (!entry.empty()) path.emplace_back(entry);
     }
   }
-  path.emplace_back(LORAFED_INSTALL_PLUGIN_DIR);
-  path.emplace_back(LORAFED_BUILD_PLUGIN_DIR);
+  // An installed lorafed searches the prefix it is installed in (found from
+  // its own path, so `cmake --install --prefix` anywhere works); one run from
+  // the build tree searches the configured prefix, then the build tree.
+  boost::system::error_code error;
+  const std::filesystem::path program = boost::dll::program_location(error).string();
+  const std::filesystem::path installed =
+      program.parent_path().parent_path() / LORAFED_INSTALL_PLUGIN_RELATIVE_DIR;
+  std::error_code exists_error;
+  if (!error && program.parent_path().filename() == LORAFED_INSTALL_BIN_RELATIVE_DIR &&
+      std::filesystem::is_directory(installed, exists_error)) {
+    path.push_back(installed);
+  } else {
+    path.emplace_back(LORAFED_INSTALL_PLUGIN_DIR);
+    path.emplace_back(LORAFED_BUILD_PLUGIN_DIR);
+  }
   return path;
 }
 
