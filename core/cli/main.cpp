@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/aggregate_command.hpp"
+#include "cli/new_command.hpp"
 #include "cli/plugins_command.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/log.hpp"
@@ -108,6 +109,16 @@ int main(int argc, char** argv) {
                         "round number (seeds fresh directions)");
   aggregate->add_option("--seed", aggregate_options.seed, "federation seed");
 
+  lorafed::cli::NewOptions new_options;
+  CLI::App* scaffold =
+      app.add_subcommand("new", "write a plugin project that builds against the installed lorafed");
+  scaffold->add_option("KIND", new_options.kind, "strategy, model or transport")
+      ->required()
+      ->check(CLI::IsMember({"strategy", "model", "transport"}));
+  scaffold->add_option("NAME", new_options.name, "the plugin's name (lower case, digits, _)")
+      ->required();
+  scaffold->add_option("DIR", new_options.directory, "where to write it (default: NAME)");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -128,6 +139,8 @@ int main(int argc, char** argv) {
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
+    } else if (*scaffold) {
+      return lorafed::cli::new_plugin(new_options, std::cout);
     } else if (*plugins) {
       return lorafed::cli::list_plugins(registry, show_path, std::cout);
     }

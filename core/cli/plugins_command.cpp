@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace lorafed::cli {
 
 int list_plugins(const PluginRegistry& registry, bool show_path, std::ostream& out) {
@@ -10,13 +12,18 @@ int list_plugins(const PluginRegistry& registry, bool show_path, std::ostream& o
     for (const auto& folder : registry.search_path()) out << "  " << folder.string() << "\n";
   }
   const std::vector<PluginCandidate> candidates = registry.discover();
-  out << fmt::format("{:<10} {:<10} {:<8} {:<8} {:<10} {}\n", "KIND", "NAME", "VERSION", "ABI",
-                     "TORCH", "PATH");
+  std::size_t name_width = 4;  // the NAME column fits the longest name
+  for (const PluginCandidate& candidate : candidates) {
+    if (candidate.rejection.empty())
+      name_width = std::max(name_width, candidate.description.name.size());
+  }
+  out << fmt::format("{:<10} {:<{}} {:<8} {:<4} {:<8} {}\n", "KIND", "NAME", name_width, "VERSION",
+                     "ABI", "TORCH", "PATH");
   for (const PluginCandidate& candidate : candidates) {
     if (!candidate.rejection.empty()) continue;
     const PluginDescription& d = candidate.description;
-    out << fmt::format("{:<10} {:<10} {:<8} {:<8} {:<10} {}\n", d.kind, d.name, d.version,
-                       d.abi_version, d.torch_version, d.path.string());
+    out << fmt::format("{:<10} {:<{}} {:<8} {:<4} {:<8} {}\n", d.kind, d.name, name_width,
+                       d.version, d.abi_version, d.torch_version, d.path.string());
   }
   bool any_rejected = false;
   for (const PluginCandidate& candidate : candidates) {
