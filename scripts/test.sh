@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (README's second command):
-# unit, integration and lint tests on the release build, then the unit tests
+# unit, integration and lint tests on the release build, out-of-tree plugins
+# built against an installed copy (scripts/test-install.sh), then the unit tests
 # again under AddressSanitizer + UBSan (skip those with LORAFED_SKIP_ASAN=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-ctest --preset release --timeout 600 "$@"
+# Unit tests run two at a time; integration tests are RUN_SERIAL.
+ctest --preset release --timeout 600 -j2 "$@"
+scripts/test-install.sh build/release
 if [ "${LORAFED_SKIP_ASAN:-0}" != 1 ]; then
   cmake --preset asan >/dev/null
   cmake --build --preset asan --target lorafed_unit_tests
   # LibTorch is not built with ASan; its process-lifetime allocations are not leaks.
   ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --preset asan --timeout 600 "$@"
+    ctest --preset asan --timeout 600 -j2 "$@"
 fi
