@@ -142,6 +142,19 @@ TEST_CASE("pfedlora's client trains both phases and returns only the adapter", "
   CHECK(outcome.metrics.at("train_flops") > 0);
 }
 
+TEST_CASE("pfedlora's phases run for the configured steps", "[cnnzoo]") {
+  const auto model = make_client_model(2);
+  const auto procedure = make_procedure("pfedlora", "local_steps = 2\nadapter_steps = 3\n");
+  ClientContext context;
+  context.rank = 4;
+  context.seed = 5;
+  context.train = quick_training();  // 64 examples, batch 16: 4 steps an epoch
+  const FitOutcome outcome = procedure->fit(
+      *model, FitInstruction{"client-2", nonzero_adapter(model->spec(), 4), {}}, context);
+  CHECK(outcome.metrics.at("local_steps") == 2);
+  CHECK(outcome.metrics.at("adapter_steps") == 3);
+}
+
 TEST_CASE("cnnzoo counts training FLOPs per parameter group", "[cnnzoo]") {
   // Model 5 (conv2 32 channels, fc1 500 wide) with a rank-4 adapter, by hand:
   // multiply-adds per example of conv1, conv2, fc1, fc2, fc3, lora_A, lora_B.

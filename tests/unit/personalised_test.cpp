@@ -76,7 +76,10 @@ TEST_CASE("pfedlora checks its phase options", "[pfedlora]") {
                     Catch::Matchers::Contains("local_epochs"));
   CHECK_THROWS_WITH(make_strategy("pfedlora", "adapter_learning_rate = -1.0"),
                     Catch::Matchers::Contains("adapter_learning_rate"));
+  CHECK_THROWS_WITH(make_strategy("pfedlora", "adapter_steps = 0"),
+                    Catch::Matchers::Contains("adapter_steps"));
   CHECK_NOTHROW(make_strategy("pfedlora", "alternate = false\nlocal_epochs = 2"));
+  CHECK_NOTHROW(make_strategy("pfedlora", "local_steps = 5\nadapter_steps = 3"));
 }
 
 TEST_CASE("personalised evaluation reports the mean and spread over clients", "[pfedlora]") {

@@ -80,6 +80,8 @@ class PFedLoRAProcedure final : public PersonalisedProcedure {
           ParameterGroup::kAdapter, adapter_.apply(context.train), derive_seed(context.seed, {2}));
       outcome.metrics["local_loss"] = local.mean_loss;
       outcome.metrics["adapter_loss"] = adapter.mean_loss;
+      outcome.metrics["local_steps"] = static_cast<double>(local.steps);
+      outcome.metrics["adapter_steps"] = static_cast<double>(adapter.steps);
       outcome.metrics["train_loss"] = adapter.mean_loss;
       flops = local.flops + adapter.flops;
     } else {
