@@ -88,13 +88,10 @@ class AveragingStrategy final : public Strategy {
   }
 
   // Round r: one instruction per sampled client (its adapter and config).
+  // Here every client gets the same global adapter, LoRA-initialised at
+  // first; write the loop yourself to send each client something else.
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
-    const std::int64_t rank = require_one_rank(clients, "@NAME@");
-    if (global_.layers.empty() && rank > 0)
-      global_ = init_adapter(context_.spec, rank, context_.alpha, context_.seed);
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) instructions.push_back({client.id, global_, {}});
-    return instructions;
+    return instruct_with_global_adapter(global_, clients, context_, "@NAME@");
   }
 
   // Results arrive sorted by client id; failures are the clients that did not return.

@@ -32,13 +32,9 @@ class TrimmedMean final : public Strategy {
     global_ = Adapter{};
   }
 
+  // Every client gets the same global adapter (LoRA's initialisation at first).
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
-    const std::int64_t rank = require_one_rank(clients, "trimmed_mean");
-    if (global_.layers.empty() && rank > 0)
-      global_ = init_adapter(context_.spec, rank, context_.alpha, context_.seed);
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) instructions.push_back({client.id, global_, {}});
-    return instructions;
+    return instruct_with_global_adapter(global_, clients, context_, "trimmed_mean");
   }
 
   Metrics aggregate_fit(int, std::span<const FitResult> results,

@@ -4,6 +4,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/export.hpp"
@@ -17,6 +18,14 @@ namespace lorafed {
 // naming `strategy` and two clients that differ.
 LORAFED_API std::int64_t require_one_rank(std::span<const ClientInfo> clients,
                                           const std::string& strategy);
+
+// The instructions of a strategy that sends every client the same global
+// adapter (FedAvg, pFedLoRA): `global` starts as LoRA's initialisation at the
+// clients' common rank the first time; a client whose rank differs from it
+// is a lorafed::ConfigError naming `strategy`.
+LORAFED_API std::vector<FitInstruction> instruct_with_global_adapter(
+    Adapter& global, std::span<const ClientInfo> clients, const StrategyContext& context,
+    const std::string& strategy);
 
 // Σ_i p_i B_i and Σ_i p_i A_i per layer, each factor averaged separately.
 // Every result must carry the layers and rank of the first; throws

@@ -39,6 +39,25 @@ std::int64_t require_one_rank(std::span<const ClientInfo> clients, const std::st
   return clients.front().rank;
 }
 
+std::vector<FitInstruction> instruct_with_global_adapter(Adapter& global,
+                                                         std::span<const ClientInfo> clients,
+                                                         const StrategyContext& context,
+                                                         const std::string& strategy) {
+  const std::int64_t rank = require_one_rank(clients, strategy);
+  if (global.layers.empty() && rank > 0)
+    global = init_adapter(context.spec, rank, context.alpha, context.seed);
+  std::vector<FitInstruction> instructions;
+  for (const ClientInfo& client : clients) {
+    if (client.rank != global.rank()) {
+      throw ConfigError("strategy " + strategy + ": client " + client.id + " has rank " +
+                        std::to_string(client.rank) + " but the global adapter has rank " +
+                        std::to_string(global.rank()));
+    }
+    instructions.push_back(FitInstruction{client.id, global, {}});
+  }
+  return instructions;
+}
+
 Adapter average_adapters(std::span<const FitResult> results, std::span<const double> weights) {
   check_weights(results, weights);
   Adapter average;

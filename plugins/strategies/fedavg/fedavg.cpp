@@ -2,7 +2,6 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/averaging.hpp"
-#include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/weighting.hpp"
 
@@ -20,20 +19,7 @@ class FedAvg final : public Strategy {
   }
 
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
-    require_one_rank(clients, "fedavg");
-    if (global_.layers.empty() && !clients.empty()) {
-      global_ = init_adapter(context_.spec, clients.front().rank, context_.alpha, context_.seed);
-    }
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      if (client.rank != global_.rank()) {
-        throw ConfigError("strategy fedavg: client " + client.id + " has rank " +
-                          std::to_string(client.rank) + " but the global adapter has rank " +
-                          std::to_string(global_.rank()));
-      }
-      instructions.push_back(FitInstruction{client.id, global_, {}});
-    }
-    return instructions;
+    return instruct_with_global_adapter(global_, clients, context_, "fedavg");
   }
 
   Metrics aggregate_fit(int, std::span<const FitResult> results,

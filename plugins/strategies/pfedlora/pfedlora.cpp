@@ -4,7 +4,6 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/averaging.hpp"
-#include "lorafed/error.hpp"
 #include "lorafed/personalised_strategy.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/seed.hpp"
@@ -25,20 +24,7 @@ class PFedLoRA final : public PersonalisedStrategy {
   }
 
   std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
-    const std::int64_t rank = require_one_rank(clients, "pfedlora");
-    if (global_.layers.empty() && rank > 0) {
-      global_ = init_adapter(context_.spec, rank, context_.alpha, context_.seed);
-    }
-    std::vector<FitInstruction> instructions;
-    for (const ClientInfo& client : clients) {
-      if (client.rank != global_.rank()) {
-        throw ConfigError("strategy pfedlora: client " + client.id + " has rank " +
-                          std::to_string(client.rank) + " but the global adapter has rank " +
-                          std::to_string(global_.rank()));
-      }
-      instructions.push_back(FitInstruction{client.id, global_, {}});
-    }
-    return instructions;
+    return instruct_with_global_adapter(global_, clients, context_, "pfedlora");
   }
 
   // The global adapter is the weighted average of the clients' adapters,
