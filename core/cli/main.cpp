@@ -8,6 +8,7 @@
 #include "cli/aggregate_command.hpp"
 #include "cli/new_command.hpp"
 #include "cli/plugins_command.hpp"
+#include "cli/sweep_command.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/log.hpp"
 #include "lorafed/version.hpp"
@@ -119,6 +120,19 @@ int main(int argc, char** argv) {
       ->required();
   scaffold->add_option("DIR", new_options.directory, "where to write it (default: NAME)");
 
+  lorafed::cli::SweepOptions sweep_options;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "run a grid of simulated federations ([sweep] table) and tabulate them");
+  sweep->add_option("CONFIG", sweep_options.config, "federation configuration with a [sweep] table")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sweep->add_option("--set", sweep_options.overrides,
+                    "override a key of the base: section.key=value (repeatable)");
+  sweep->add_option("--out", sweep_options.output_dir,
+                    "folder for the run directories (default: [federation] output_dir)");
+  sweep->add_option("--log-level", sweep_options.log_level, "the runs' log level");
+  sweep->add_flag("--dry-run", sweep_options.dry_run, "list the run directories, run nothing");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -139,6 +153,8 @@ int main(int argc, char** argv) {
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
+    } else if (*sweep) {
+      return lorafed::cli::sweep(sweep_options, registry, std::cout);
     } else if (*scaffold) {
       return lorafed::cli::new_plugin(new_options, std::cout);
     } else if (*plugins) {

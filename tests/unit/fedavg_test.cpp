@@ -102,3 +102,22 @@ TEST_CASE("fedavg state saves and restores the global adapter", "[fedavg]") {
   for (const auto& [name, delta] : strategy->global_delta())
     CHECK(at::equal(restored->global_delta().at(name), delta));
 }
+
+TEST_CASE("fedavg's client evaluation sends every client the global adapter", "[fedavg]") {
+  auto strategy = make_fedavg("evaluate_clients = true");
+  strategy->initialize(StrategyContext{kSpec, 16.0, 1});
+  const std::vector<ClientInfo> clients = {{"a", 4, 1, "test-model"}, {"b", 4, 1, "test-model"}};
+  strategy->configure_fit(1, clients);
+  const std::vector<FitResult> results = {{"a", random_adapter(4), 1, {}},
+                                          {"b", random_adapter(4), 1, {}}};
+  strategy->aggregate_fit(1, results, {});
+  const auto evaluation = strategy->configure_evaluate(1, clients);
+  REQUIRE(evaluation.size() == 2);
+  for (const auto& instruction : evaluation) {
+    CHECK(at::allclose(instruction.adapter.dense_delta().at("fc1"),
+                       strategy->global_delta().at("fc1")));
+  }
+  auto quiet = make_fedavg();
+  quiet->initialize(StrategyContext{kSpec, 16.0, 1});
+  CHECK(quiet->configure_evaluate(1, clients).empty());
+}

@@ -57,3 +57,25 @@ TEST_CASE("flora sends a client every stack it missed", "[flora]") {
   CHECK(at::allclose(third[1].merge.dense_delta().at("fc1"), strategy->global_delta().at("fc1"),
                      1e-4, 1e-4));
 }
+
+TEST_CASE("flora's client evaluation is the merged base plus the stacks not merged yet",
+          "[flora]") {
+  auto strategy = make_strategy("flora", "evaluate_clients = true");
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 2});
+  const auto both = clients_with_ranks({2, 3});
+  CHECK(strategy->configure_evaluate(0, both)[0].adapter.layers.empty());  // nothing yet
+  strategy->configure_fit(1, both);
+  strategy->aggregate_fit(1, std::vector<FitResult>{{both[0].id, random_adapter(2), 1, {}}}, {});
+  const std::vector<ClientInfo> only_first = {both[0]};
+  strategy->configure_fit(2, only_first);  // client 0 merges round 1's stack
+  const auto evaluation = strategy->configure_evaluate(2, both);
+  REQUIRE(evaluation.size() == 2);
+  CHECK(evaluation[0].adapter.layers.empty());  // client 0's base is the global model
+  // Client 1 merged nothing: its evaluation adapter is the whole global change.
+  CHECK(at::allclose(evaluation[1].adapter.dense_delta().at("fc1"),
+                     strategy->global_delta().at("fc1"), 1e-4, 1e-4));
+  // Off by default.
+  auto quiet = make_strategy("flora");
+  quiet->initialize(StrategyContext{test_spec(), 16.0, 2});
+  CHECK(quiet->configure_evaluate(1, both).empty());
+}

@@ -41,6 +41,42 @@ std::string describe_quality(const nlohmann::json& evaluation) {
   return text;
 }
 
+// Lower is better for losses and errors, higher for every other metric.
+bool lower_is_better(const std::string& name) {
+  return name.find("loss") != std::string::npos || name.find("error") != std::string::npos;
+}
+
+// best_<metric> and best_<metric>_round over the evaluated rounds (round 0
+// included), for the loss and each metric; spreads and counts left out.
+class BestMetrics {
+ public:
+  void add(int round, const nlohmann::json& evaluation) {
+    for (const auto& [name, value] : evaluation.items()) {
+      if (!value.is_number() || name.ends_with("_std") || name == "clients_evaluated") continue;
+      const double number = value.get<double>();
+      auto [entry, inserted] = best_.try_emplace(name, Entry{number, round});
+      const bool better =
+          lower_is_better(name) ? number < entry->second.value : number > entry->second.value;
+      if (!inserted && better) entry->second = Entry{number, round};
+    }
+  }
+  nlohmann::json summary() const {
+    nlohmann::json result = nlohmann::json::object();
+    for (const auto& [name, entry] : best_) {
+      result["best_" + name] = entry.value;
+      result["best_" + name + "_round"] = entry.round;
+    }
+    return result;
+  }
+
+ private:
+  struct Entry {
+    double value;
+    int round;
+  };
+  std::map<std::string, Entry> best_;
+};
+
 std::string format_duration(double seconds) {
   if (seconds < 120) return fmt::format("{:.1f}s", seconds);
   return fmt::format("{}m{:02d}s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
@@ -95,6 +131,9 @@ nlohmann::json Orchestrator::run_rounds() {
                base.contains("loss") ? describe_quality(base) : "(no client evaluated)");
 
   nlohmann::json last = base;
+  nlohmann::json last_federated;
+  BestMetrics best;
+  best.add(0, base);
   std::vector<double> round_seconds;
   for (int round = 1; round <= config_.rounds; ++round) {
     const auto round_started = Clock::now();
@@ -105,12 +144,14 @@ nlohmann::json Orchestrator::run_rounds() {
       const auto eval_started = Clock::now();
       // Personalised: the mean over clients of their own models.
       last = personalised ? evaluate_round(round) : evaluate_global();
+      best.add(round, last);
       record.update(last);
       record["evaluate_s"] = seconds_since(eval_started);
     }
     if (!personalised) {
       if (nlohmann::json federated = evaluate_round(round); !federated.empty()) {
         record["federated_evaluation"] = federated;
+        last_federated = std::move(federated);
       }
     }
     const double round_s = seconds_since(round_started);
@@ -147,6 +188,10 @@ nlohmann::json Orchestrator::run_rounds() {
   // base_<metric> and final_<metric> for the loss and every metric the model reports.
   for (const auto& [name, value] : base.items()) summary["base_" + name] = value;
   for (const auto& [name, value] : last.items()) summary["final_" + name] = value;
+  for (const auto& [name, value] : last_federated.items()) {
+    summary["final_federated_" + name] = value;
+  }
+  summary.update(best.summary());
   summary.update(accounting_.summary());
   metrics_.write_summary(summary);
   return summary;

@@ -11,7 +11,8 @@ using namespace lorafed;
 
 class FedAvg final : public Strategy {
  public:
-  explicit FedAvg(ExampleWeighting weighting) : weighting_(weighting) {}
+  FedAvg(ExampleWeighting weighting, bool evaluate_clients)
+      : weighting_(weighting), evaluate_clients_(evaluate_clients) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -32,6 +33,17 @@ class FedAvg final : public Strategy {
     return {};
   }
 
+  // Every client's model is the global one: evaluated on each client's own test split.
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int, std::span<const ClientInfo> clients) override {
+    if (!evaluate_clients_) return {};
+    std::vector<EvaluateInstruction> instructions;
+    for (const ClientInfo& client : clients) {
+      instructions.push_back(EvaluateInstruction{client.id, global_, {}});
+    }
+    return instructions;
+  }
+
   NamedTensors global_delta() const override {
     return global_.layers.empty() ? NamedTensors{} : global_.dense_delta();
   }
@@ -43,6 +55,7 @@ class FedAvg final : public Strategy {
 
  private:
   ExampleWeighting weighting_;
+  bool evaluate_clients_;
   StrategyContext context_;
   Adapter global_;
 };
@@ -50,7 +63,8 @@ class FedAvg final : public Strategy {
 class FedAvgFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
-    return std::make_unique<FedAvg>(read_example_weighting(config));
+    return std::make_unique<FedAvg>(read_example_weighting(config),
+                                    config.get<bool>("evaluate_clients", false));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();

@@ -55,11 +55,18 @@ class FedHl final : public TruncatingStrategy {
       if (layer.name == context().spec.targets.front().name) {
         metrics["weight_min"] = *std::min_element(p.begin(), p.end());
         metrics["weight_max"] = *std::max_element(p.begin(), p.end());
+        // Per client, for `lorafed report` (docs/outputs.md): its weight on the first layer.
+        for (std::size_t i = 0; i < results.size(); ++i) {
+          metrics["weight/" + results[i].client_id] = p[i];
+        }
       }
     }
     double error_sum = 0;
-    for (const FitResult& result : results)
-      error_sum += global().truncation_error(result.adapter.rank());
+    for (const FitResult& result : results) {
+      const double error = global().truncation_error(result.adapter.rank());
+      metrics["truncation_error/" + result.client_id] = error;
+      error_sum += error;
+    }
     metrics["truncation_error_mean"] = error_sum / static_cast<double>(results.size());
     global().set_weights(std::move(next));
     return metrics;

@@ -41,7 +41,8 @@ std::uint64_t id_hash(const std::string& id) {
 
 class FLora final : public Strategy {
  public:
-  explicit FLora(ExampleWeighting weighting) : weighting_(weighting) {}
+  FLora(ExampleWeighting weighting, bool evaluate_clients)
+      : weighting_(weighting), evaluate_clients_(evaluate_clients) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -96,6 +97,23 @@ class FLora final : public Strategy {
     return {{"stack_rank", static_cast<double>(stacks_.back().rank())}};
   }
 
+  // A client's model after merging everything stacked so far is the global
+  // model: it evaluates its merged base plus the stacks it has not merged yet.
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int, std::span<const ClientInfo> clients) override {
+    if (!evaluate_clients_) return {};
+    std::vector<EvaluateInstruction> instructions;
+    for (const ClientInfo& client : clients) {
+      const std::size_t from = synced_.contains(client.id) ? synced_.at(client.id) : 0;
+      instructions.push_back(EvaluateInstruction{
+          client.id,
+          concatenate(std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from),
+                                           stacks_.end())),
+          {}});
+    }
+    return instructions;
+  }
+
   NamedTensors global_delta() const override { return global_; }
 
   // The merged product. Stacks are not part of the state: after a resume,
@@ -115,6 +133,7 @@ class FLora final : public Strategy {
 
  private:
   ExampleWeighting weighting_;
+  bool evaluate_clients_;
   StrategyContext context_;
   NamedTensors global_;                        // Σ of every round's stack product
   std::vector<Adapter> stacks_;                // each round's stack, in order
@@ -126,7 +145,8 @@ class FLora final : public Strategy {
 class FLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
-    return std::make_unique<FLora>(read_example_weighting(config));
+    return std::make_unique<FLora>(read_example_weighting(config),
+                                   config.get<bool>("evaluate_clients", false));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
     return std::make_unique<LoraTrainingProcedure>();

@@ -1,0 +1,126 @@
+#include "cli/sweep_command.hpp"
+
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "lorafed/error.hpp"
+#include "lorafed/log.hpp"
+#include "src/federation_config.hpp"
+#include "src/runs.hpp"
+#include "src/sdk/atomic_file.hpp"
+#include "src/sweep/sweep_plan.hpp"
+#include "src/sweep/sweep_table.hpp"
+
+namespace lorafed::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  write_file_atomically(path, [&text](std::ostream& out) { out << text; });
+}
+
+// A finished run of exactly this configuration, if the directory holds one.
+std::optional<nlohmann::json> finished_run(const fs::path& directory, const std::string& config) {
+  if (read_text(directory / "config.toml") != config) return std::nullopt;
+  const auto summary = read_text(directory / "summary.json");
+  if (!summary) return std::nullopt;
+  try {
+    return nlohmann::json::parse(*summary);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+nlohmann::json describe(const SweepPlan& plan, const fs::path& config,
+                        const std::vector<std::optional<nlohmann::json>>& summaries) {
+  nlohmann::json points = nlohmann::json::array();
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const SweepPoint& point = plan.points[i];
+    nlohmann::json labels = nlohmann::json::object();
+    for (const auto& [axis, label] : point.labels) labels[axis] = label;
+    points.push_back({{"name", point.name},
+                      {"group", point.group},
+                      {"labels", labels},
+                      {"seed", point.seed},
+                      {"status", summaries[i] ? "ok" : "failed"}});
+  }
+  return {
+      {"config", config.string()}, {"axes", plan.axes}, {"seeds", plan.seeds}, {"points", points}};
+}
+
+}  // namespace
+
+int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostream& out) {
+  const SweepPlan plan = plan_sweep(options.config, options.overrides, options.output_dir);
+  if (options.dry_run) {
+    for (const SweepPoint& point : plan.points)
+      out << (plan.output_dir / point.name).string() << "\n";
+    out << plan.points.size() << " runs\n";
+    return 0;
+  }
+
+  // Every point's configuration is written and checked before any runs, so a
+  // mistake in the grid costs no compute.
+  fs::create_directories(plan.output_dir);
+  std::vector<FederationConfig> configs;
+  std::vector<std::optional<nlohmann::json>> summaries;
+  for (const SweepPoint& point : plan.points) {
+    const fs::path directory = plan.output_dir / point.name;
+    summaries.push_back(finished_run(directory, point.config_toml));
+    fs::create_directories(directory);
+    if (!summaries.back()) write_text(directory / "config.toml", point.config_toml);
+    try {
+      configs.push_back(FederationConfig::load(directory / "config.toml"));
+    } catch (const ConfigError& error) {
+      throw ConfigError("sweep point " + point.name + ": " + error.what());
+    }
+  }
+
+  std::size_t failed = 0;
+  at::set_num_threads(1);  // as `lorafed simulate`: results independent of the core count
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const SweepPoint& point = plan.points[i];
+    if (summaries[i]) {
+      spdlog::info("sweep {}/{}: {} already done", i + 1, plan.points.size(), point.name);
+      continue;
+    }
+    spdlog::info("sweep {}/{}: {}", i + 1, plan.points.size(), point.name);
+    configure_logging(options.log_level.empty() ? configs[i].log_level : options.log_level);
+    const fs::path directory = plan.output_dir / point.name;
+    fs::remove(directory / "error.txt");
+    try {
+      summaries[i] = run_simulation(configs[i], registry);
+    } catch (const std::exception& error) {
+      ++failed;
+      spdlog::error("sweep point {} failed: {}", point.name, error.what());
+      write_text(directory / "error.txt", std::string(error.what()) + "\n");
+    }
+    configure_logging("info");
+  }
+
+  const SweepTables tables = tabulate_sweep(plan, summaries);
+  write_text(plan.output_dir / "runs.csv", tables.runs_csv);
+  write_text(plan.output_dir / "results.csv", tables.results_csv);
+  write_text(plan.output_dir / "results.md", tables.results_md);
+  write_text(plan.output_dir / "sweep.json",
+             describe(plan, options.config, summaries).dump(2) + "\n");
+  out << tables.results_md;
+  spdlog::info("sweep: {} runs, {} failed; tables in {}", plan.points.size(), failed,
+               plan.output_dir.string());
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace lorafed::cli

@@ -1,0 +1,123 @@
+// `lorafed sweep`: a grid of simulated federations and its combined tables
+// (docs/outputs.md §Sweeps), checked against the runs' own summaries.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "integration/process.hpp"
+
+using lorafed::test::Process;
+using lorafed::test::read_file;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream stream(line);
+  for (std::string field; std::getline(stream, field, ',');) fields.push_back(field);
+  return fields;
+}
+
+// results.csv as rows of column → text.
+std::vector<std::map<std::string, std::string>> read_csv(const fs::path& path) {
+  std::stringstream text(read_file(path));
+  std::string line;
+  std::getline(text, line);
+  const std::vector<std::string> header = split(line);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(text, line)) {
+    const std::vector<std::string> fields = split(line);
+    REQUIRE(fields.size() == header.size());
+    std::map<std::string, std::string> row;
+    for (std::size_t i = 0; i < header.size(); ++i) row[header[i]] = fields[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+int run_sweep(const fs::path& out, const std::string& config, const std::string& log) {
+  Process sweep({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--log-level", "warn"},
+                out.parent_path() / log);
+  const auto code = sweep.wait(std::chrono::seconds(300));
+  INFO(read_file(out.parent_path() / log));
+  REQUIRE(code.has_value());
+  return *code;
+}
+
+}  // namespace
+
+TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[sweep]") {
+  const fs::path work = fs::path(LORAFED_TEST_WORK_DIR) / "sweep";
+  fs::remove_all(work);
+  fs::create_directories(work);
+  const fs::path out = work / "grid";
+  const std::string config = std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-sweep.toml";
+  REQUIRE(run_sweep(out, config, "sweep.log") == 0);
+
+  // One directory per point: 2 strategies × 2 seeds.
+  std::map<std::string, std::vector<json>> summaries;
+  for (const std::string strategy : {"fedavg", "fedhl"}) {
+    for (const int seed : {1, 2}) {
+      const fs::path run = out / (strategy + "-seed" + std::to_string(seed));
+      INFO(run);
+      REQUIRE(fs::exists(run / "config.toml"));
+      REQUIRE(fs::exists(run / "metrics.jsonl"));
+      const json summary = json::parse(read_file(run / "summary.json"));
+      CHECK(summary["strategy"] == strategy);
+      CHECK(summary["seed"] == seed);
+      summaries[strategy].push_back(summary);
+    }
+  }
+  // The two seeds are different federations.
+  CHECK(summaries["fedavg"][0]["final_loss"] != summaries["fedavg"][1]["final_loss"]);
+
+  // Each row's mean and sample std are the runs' own.
+  const auto rows = read_csv(out / "results.csv");
+  REQUIRE(rows.size() == 2);
+  for (const auto& row : rows) {
+    const std::string strategy = row.at("strategy.name");
+    INFO(strategy);
+    CHECK(row.at("runs") == "2");
+    CHECK(row.at("failed") == "0");
+    for (const std::string key : {"final_accuracy", "final_loss", "best_accuracy", "best_loss"}) {
+      INFO(key);
+      const double a = summaries[strategy][0][key].get<double>();
+      const double b = summaries[strategy][1][key].get<double>();
+      const double mean = (a + b) / 2;
+      const double std = std::abs(a - b) / std::sqrt(2.0);
+      CHECK(std::stod(row.at(key + "_mean")) == Approx(mean).epsilon(1e-8));
+      CHECK(std::stod(row.at(key + "_std")) == Approx(std).epsilon(1e-8).margin(1e-12));
+    }
+  }
+  const std::string markdown = read_file(out / "results.md");
+  CHECK(markdown.find("| strategy.name | seeds | final accuracy % |") != std::string::npos);
+  CHECK(markdown.find("| fedhl | 2 |") != std::string::npos);
+  const json described = json::parse(read_file(out / "sweep.json"));
+  CHECK(described["points"].size() == 4);
+
+  // Run again: every point is already done, nothing is rerun.
+  const auto before = fs::last_write_time(out / "fedhl-seed1" / "summary.json");
+  Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");
+  REQUIRE(again.wait(std::chrono::seconds(120)) == 0);
+  const std::string log = read_file(work / "again.log");
+  CHECK(log.find("4/4: fedhl-seed2 already done") != std::string::npos);
+  CHECK(fs::last_write_time(out / "fedhl-seed1" / "summary.json") == before);
+}
+
+TEST_CASE("a configuration without a [sweep] table is refused before anything runs", "[sweep]") {
+  const fs::path work = fs::path(LORAFED_TEST_WORK_DIR) / "sweep-refused";
+  fs::remove_all(work);
+  fs::create_directories(work);
+  Process sweep(
+      {LORAFED_EXECUTABLE, "sweep", std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-fmnist.toml",
+       "--out", (work / "grid").string()},
+      work / "sweep.log");
+  CHECK(sweep.wait(std::chrono::seconds(60)) == 2);
+  CHECK(read_file(work / "sweep.log").find("has no [sweep] table") != std::string::npos);
+  CHECK_FALSE(fs::exists(work / "grid"));
+}
