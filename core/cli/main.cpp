@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/aggregate_command.hpp"
+#include "cli/inspect_command.hpp"
 #include "cli/new_command.hpp"
 #include "cli/plugins_command.hpp"
 #include "cli/sweep_command.hpp"
@@ -133,6 +134,14 @@ int main(int argc, char** argv) {
   sweep->add_option("--log-level", sweep_options.log_level, "the runs' log level");
   sweep->add_flag("--dry-run", sweep_options.dry_run, "list the run directories, run nothing");
 
+  std::string inspect_path;
+  CLI::App* inspect =
+      app.add_subcommand("inspect", "print an adapter's layers, ranks, norms and singular values");
+  inspect
+      ->add_option("FILE", inspect_path,
+                   "PEFT adapter directory, adapter_model.safetensors, or any safetensors file")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -153,6 +162,8 @@ int main(int argc, char** argv) {
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
+    } else if (*inspect) {
+      return lorafed::cli::inspect(inspect_path, std::cout);
     } else if (*sweep) {
       return lorafed::cli::sweep(sweep_options, registry, std::cout);
     } else if (*scaffold) {

@@ -100,6 +100,17 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   const json described = json::parse(read_file(out / "sweep.json"));
   CHECK(described["points"].size() == 4);
 
+  // Each run exported its global adapter for PEFT; `lorafed inspect` reads it.
+  const fs::path peft = out / "fedavg-seed1" / "peft" / "global";
+  REQUIRE(fs::exists(peft / "adapter_model.safetensors"));
+  CHECK_FALSE(fs::exists(out / "fedavg-seed1" / "peft" / "rank-4"));  // one rank: no truncations
+  Process inspect({LORAFED_EXECUTABLE, "inspect", peft.string()}, work / "inspect.log");
+  REQUIRE(inspect.wait(std::chrono::seconds(60)) == 0);
+  const std::string shown = read_file(work / "inspect.log");
+  INFO(shown);
+  CHECK(shown.find("PEFT LoRA adapter, 3 layers, r 4, lora_alpha 8") != std::string::npos);
+  CHECK(shown.find("fc1                           4×784      128×4") != std::string::npos);
+
   // Run again: every point is already done, nothing is rerun.
   const auto before = fs::last_write_time(out / "fedhl-seed1" / "summary.json");
   Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "lorafed/error.hpp"
+#include "src/peft_adapter.hpp"
 #include "src/sampling.hpp"
 #include "src/wire/codec.hpp"
 
@@ -193,6 +194,7 @@ nlohmann::json Orchestrator::run_rounds() {
   }
   summary.update(best.summary());
   summary.update(accounting_.summary());
+  if (!personalised) summary["peft"] = export_adapters();
   metrics_.write_summary(summary);
   return summary;
 }
@@ -496,6 +498,31 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
     summary[name] = value;
   }
   return summary;
+}
+
+nlohmann::json Orchestrator::export_adapters() {
+  nlohmann::json written = nlohmann::json::array();
+  const NamedTensors delta = strategy_->global_delta();
+  if (delta.empty()) return written;
+  // The global model at its own rank, then each client rank's truncation.
+  std::vector<std::pair<std::string, std::int64_t>> exports = {{"global", numerical_rank(delta)}};
+  const std::set<std::int64_t> ranks(config_.ranks.begin(), config_.ranks.end());
+  if (ranks.size() > 1) {
+    for (const std::int64_t rank : ranks)
+      exports.emplace_back("rank-" + std::to_string(rank), rank);
+  }
+  for (const auto& [name, rank] : exports) {
+    const std::filesystem::path directory = metrics_.output_dir() / "peft" / name;
+    try {
+      export_peft_adapter(directory, delta, rank, config_.alpha, spec_.model_id);
+      written.push_back(std::filesystem::path("peft") / name);
+    } catch (const std::exception& error) {
+      // The run's results stand without it.
+      spdlog::warn("could not export the PEFT adapter {}: {}", directory.string(), error.what());
+    }
+  }
+  spdlog::info("PEFT adapters in {}", (metrics_.output_dir() / "peft").string());
+  return written;
 }
 
 nlohmann::json Orchestrator::evaluate_global() {

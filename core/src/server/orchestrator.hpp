@@ -72,6 +72,9 @@ class Orchestrator {
 
   nlohmann::json fit_round(int round);
   nlohmann::json evaluate_round(int round);
+  // Writes <out>/peft/global (and peft/rank-<r> for each client rank when
+  // ranks differ) as PEFT adapters; returns the folders written.
+  nlohmann::json export_adapters();
   // The server's evaluation of the global model: {"loss": …, metric: …}.
   nlohmann::json evaluate_global();
   std::vector<ClientInfo> infos(const std::vector<std::string>& client_ids) const;

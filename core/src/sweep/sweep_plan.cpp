@@ -228,7 +228,7 @@ SweepPlan plan_sweep(const std::filesystem::path& config_path,
   const toml::table sweep = *sweep_node->as_table();
   document.erase("sweep");
   for (const auto& [key, node] : sweep) {
-    static const std::set<std::string_view> kKeys = {"seeds", "order", "grid", "skip"};
+    static const std::set<std::string_view> kKeys = {"seeds", "order", "grid", "skip", "metric"};
     if (!kKeys.contains(key.str())) {
       fail(config_path,
            "unknown key '" + std::string(key.str()) + "' (expected seeds, order, grid, skip)");
@@ -236,6 +236,10 @@ SweepPlan plan_sweep(const std::filesystem::path& config_path,
   }
 
   SweepPlan plan;
+  if (const toml::node* metric = sweep.get("metric")) {
+    if (!metric->is_string()) fail(config_path, "'metric' must be a metric's name");
+    plan.metric = metric->as_string()->get();
+  }
   std::vector<Axis> axes;
   if (const auto* grid = sweep["grid"].as_table()) {
     read_grid(config_path, *grid, "", axes);

@@ -23,6 +23,8 @@ struct SweepPlan {
   std::vector<std::int64_t> seeds;
   std::vector<SweepPoint> points;  // grid order: the first axis slowest, seeds fastest
   std::filesystem::path output_dir;
+  std::string
+      metric;  // the tables' headline metric ([sweep] metric); empty: accuracy, or the first
 };
 
 // Reads a federation configuration that has a [sweep] table

@@ -113,7 +113,7 @@ SweepTables tabulate_sweep(const SweepPlan& plan,
   tables.results_csv = header + "runs,failed";
   for (const std::string& key : keys) tables.results_csv += "," + key + "_mean," + key + "_std";
   tables.results_csv += "\n";
-  const std::string metric = headline_metric(keys);
+  const std::string metric = plan.metric.empty() ? headline_metric(keys) : plan.metric;
   std::vector<std::pair<std::string, std::string>> columns = {
       {"final_" + metric, "final " + metric}, {"best_" + metric, "best " + metric}};
   if (keys.contains("final_federated_" + metric)) {

@@ -1,0 +1,130 @@
+#include "cli/inspect_command.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/error.hpp"
+#include "lorafed/safetensors.hpp"
+#include "src/peft_adapter.hpp"
+
+namespace lorafed::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kShownSingularValues = 8;
+
+std::string shape_of(const at::Tensor& tensor) {
+  std::string text;
+  for (const std::int64_t size : tensor.sizes()) {
+    text += (text.empty() ? "" : "×") + std::to_string(size);
+  }
+  return text.empty() ? "scalar" : text;
+}
+
+double frobenius(const at::Tensor& tensor) {
+  return tensor.to(at::kDouble).norm().item<double>();
+}
+
+// The largest singular values (at most `limit`) and how many are above 1e-5 · σ_max.
+std::string spectrum(const at::Tensor& matrix, std::int64_t& numerical_rank,
+                     std::int64_t limit = kShownSingularValues) {
+  const at::Tensor s = at::linalg_svdvals(matrix.to(at::kDouble));
+  const double largest = s.numel() > 0 ? s.max().item<double>() : 0.0;
+  numerical_rank = largest > 0 ? (s > 1e-5 * largest).sum().item<std::int64_t>() : 0;
+  std::string text;
+  const std::int64_t available = std::min<std::int64_t>(s.numel(), limit);
+  const std::int64_t shown = std::min<std::int64_t>(available, kShownSingularValues);
+  for (std::int64_t i = 0; i < shown; ++i) {
+    text += (i > 0 ? " " : "") + fmt::format("{:.4g}", s[i].item<double>());
+  }
+  if (available > shown) text += " …";
+  return text;
+}
+
+void print_adapter(const Adapter& adapter, std::ostream& out) {
+  out << fmt::format("{:<24} {:>10} {:>10} {:>5} {:>10} {:>10} {:>10} {:>6}  {}\n", "layer",
+                     "lora_A", "lora_B", "rank", "|A|", "|B|", "|ΔW|", "rank(ΔW)",
+                     "σ(ΔW), largest first");
+  const double scale = adapter.scale();
+  for (const auto& [name, factors] : adapter.layers) {
+    const at::Tensor delta =
+        scale * at::matmul(factors.b.to(at::kDouble), factors.a.to(at::kDouble));
+    std::int64_t rank = 0;
+    // A rank-r product has at most r non-zero singular values; the rest is round-off.
+    const std::string sigma = spectrum(delta, rank, factors.a.size(0));
+    out << fmt::format("{:<24} {:>10} {:>10} {:>5} {:>10.4g} {:>10.4g} {:>10.4g} {:>8}  {}\n", name,
+                       shape_of(factors.a), shape_of(factors.b), factors.a.size(0),
+                       frobenius(factors.a), frobenius(factors.b), frobenius(delta), rank, sigma);
+  }
+}
+
+void print_tensors(const NamedTensors& tensors, std::ostream& out) {
+  out << fmt::format("{:<32} {:>12} {:>6} {:>10} {:>8}  {}\n", "tensor", "shape", "dtype", "norm",
+                     "rank", "σ, largest first");
+  for (const auto& [name, tensor] : tensors) {
+    std::string rank = "", sigma = "";
+    if (tensor.dim() == 2 && tensor.is_floating_point()) {
+      std::int64_t numerical = 0;
+      sigma = spectrum(tensor, numerical);
+      rank = std::to_string(numerical);
+    }
+    const std::string value =
+        tensor.is_floating_point() ? fmt::format("{:.4g}", frobenius(tensor)) : std::string("—");
+    out << fmt::format("{:<32} {:>12} {:>6} {:>10} {:>8}  {}\n", name, shape_of(tensor),
+                       std::string(c10::toString(tensor.scalar_type())), value, rank, sigma);
+  }
+}
+
+bool is_peft(const fs::path& path) {
+  if (fs::is_directory(path)) return true;
+  return fs::exists(path.parent_path() / "adapter_config.json") &&
+         path.filename() == "adapter_model.safetensors";
+}
+
+bool is_lorafed_adapter(const NamedTensors& tensors) {
+  return !tensors.empty() && std::all_of(tensors.begin(), tensors.end(), [](const auto& entry) {
+    return entry.first.ends_with(".lora_A") || entry.first.ends_with(".lora_B");
+  });
+}
+
+}  // namespace
+
+int inspect(const std::string& path_text, std::ostream& out) {
+  const fs::path path(path_text);
+  if (!fs::exists(path)) throw Error(path_text + ": no such file or directory");
+  if (is_peft(path)) {
+    const PeftAdapter peft = load_peft_adapter(path);
+    out << fmt::format(
+        "{}: PEFT LoRA adapter, {} layers, r {}, lora_alpha {:g} (scale {:.4g}), base {}\n",
+        path_text, peft.adapter.layers.size(), peft.config["r"].get<std::int64_t>(),
+        peft.adapter.alpha, peft.adapter.scale(),
+        peft.config.value("base_model_name_or_path", std::string("(none)")));
+    print_adapter(peft.adapter, out);
+    return 0;
+  }
+  const SafetensorsFile file = load_safetensors(path);
+  if (is_lorafed_adapter(file.tensors)) {
+    const auto alpha = file.metadata.find("lora_alpha");
+    Adapter adapter = adapter_from_named_tensors(file.tensors, 1.0);
+    adapter.alpha = alpha == file.metadata.end() ? static_cast<double>(adapter.rank())
+                                                 : std::stod(alpha->second);
+    out << fmt::format(
+        "{}: lorafed LoRA adapter, {} layers, rank {}, {}\n", path_text, adapter.layers.size(),
+        adapter.rank(),
+        alpha == file.metadata.end()
+            ? std::string("no lora_alpha metadata: scale taken as 1")
+            : fmt::format("lora_alpha {:g} (scale {:.4g})", adapter.alpha, adapter.scale()));
+    print_adapter(adapter, out);
+    return 0;
+  }
+  out << fmt::format("{}: {} tensors\n", path_text, file.tensors.size());
+  for (const auto& [key, value] : file.metadata) out << "  " << key << " = " << value << "\n";
+  print_tensors(file.tensors, out);
+  return 0;
+}
+
+}  // namespace lorafed::cli

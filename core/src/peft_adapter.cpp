@@ -1,0 +1,136 @@
+#include "src/peft_adapter.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "lorafed/error.hpp"
+#include "lorafed/lora_math.hpp"
+#include "lorafed/safetensors.hpp"
+#include "lorafed/truncated_svd.hpp"
+#include "src/sdk/atomic_file.hpp"
+
+namespace lorafed {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kPrefix = "base_model.model.";
+constexpr std::string_view kSuffixA = ".lora_A.weight";
+constexpr std::string_view kSuffixB = ".lora_B.weight";
+
+// The factors of one layer's truncation, padded with zeros up to `rank`.
+LoraFactors factors_at_rank(const at::Tensor& delta, std::int64_t rank, double scale) {
+  const at::Tensor matrix = delta.to(at::kFloat);
+  const std::int64_t available = std::min(rank, std::min(matrix.size(0), matrix.size(1)));
+  const TruncatedSvd svd = truncated_svd(matrix, available);
+  LoraFactors factors = balanced_factors(svd, available, scale, 0, 0.0);
+  if (available == rank) return factors;
+  LoraFactors padded{at::zeros({rank, matrix.size(1)}, at::kFloat),
+                     at::zeros({matrix.size(0), rank}, at::kFloat)};
+  padded.a.narrow(0, 0, available).copy_(factors.a);
+  padded.b.narrow(1, 0, available).copy_(factors.b);
+  return padded;
+}
+
+std::string module_name(const std::string& layer) {
+  const auto dot = layer.rfind('.');
+  return dot == std::string::npos ? layer : layer.substr(dot + 1);
+}
+
+}  // namespace
+
+std::int64_t numerical_rank(const NamedTensors& delta) {
+  std::int64_t rank = 1;
+  for (const auto& [name, matrix] : delta) {
+    const at::Tensor s = at::linalg_svdvals(matrix.to(at::kFloat));
+    const float largest = s.numel() > 0 ? s.max().item<float>() : 0.0f;
+    if (largest <= 0) continue;
+    rank = std::max(rank, (s > 1e-5f * largest).sum().item<std::int64_t>());
+  }
+  return rank;
+}
+
+void export_peft_adapter(const fs::path& directory, const NamedTensors& delta, std::int64_t rank,
+                         double alpha, const std::string& base_model) {
+  if (rank < 1) throw Error("PEFT export: rank must be at least 1");
+  if (delta.empty()) throw Error("PEFT export: no layer to export");
+  NamedTensors tensors;
+  std::set<std::string> modules;
+  const double scale = alpha / static_cast<double>(rank);
+  for (const auto& [layer, matrix] : delta) {
+    const LoraFactors factors = factors_at_rank(matrix, rank, scale);
+    const std::string path = std::string(kPrefix) + layer;
+    tensors[path + std::string(kSuffixA)] = factors.a.contiguous();
+    tensors[path + std::string(kSuffixB)] = factors.b.contiguous();
+    modules.insert(module_name(layer));
+  }
+  const nlohmann::json config = {
+      {"peft_type", "LORA"},
+      {"task_type", nullptr},
+      {"base_model_name_or_path", base_model},
+      {"revision", nullptr},
+      {"r", rank},
+      // PEFT writes an integer alpha; keep it one where it is.
+      {"lora_alpha", alpha == std::floor(alpha) ? nlohmann::json(static_cast<std::int64_t>(alpha))
+                                                : nlohmann::json(alpha)},
+      {"lora_dropout", 0.0},
+      {"target_modules", std::vector<std::string>(modules.begin(), modules.end())},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"use_rslora", false},
+      {"modules_to_save", nullptr},
+      {"layers_to_transform", nullptr},
+      {"layers_pattern", nullptr},
+      {"rank_pattern", nlohmann::json::object()},
+      {"alpha_pattern", nlohmann::json::object()},
+  };
+  fs::create_directories(directory);
+  save_safetensors(directory / "adapter_model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomically(directory / "adapter_config.json",
+                        [&config](std::ostream& out) { out << config.dump(2) << "\n"; });
+}
+
+PeftAdapter load_peft_adapter(const fs::path& path) {
+  const fs::path directory = fs::is_directory(path) ? path : path.parent_path();
+  const fs::path weights = fs::is_directory(path) ? path / "adapter_model.safetensors" : path;
+  const fs::path config_path = directory / "adapter_config.json";
+  PeftAdapter result;
+  std::ifstream config_file(config_path);
+  if (!config_file) throw FormatError(config_path.string() + ": missing (a PEFT adapter has one)");
+  try {
+    result.config = nlohmann::json::parse(config_file);
+  } catch (const nlohmann::json::exception& error) {
+    throw FormatError(config_path.string() + ": " + error.what());
+  }
+  if (result.config.value("peft_type", "") != "LORA" || !result.config.contains("r") ||
+      !result.config.contains("lora_alpha")) {
+    throw FormatError(config_path.string() + ": not a PEFT LoRA config (peft_type, r, lora_alpha)");
+  }
+  result.adapter.alpha = result.config["lora_alpha"].get<double>();
+  const SafetensorsFile file = load_safetensors(weights);
+  for (const auto& [name, tensor] : file.tensors) {
+    const bool is_a = name.ends_with(kSuffixA);
+    if (!name.starts_with(kPrefix) || !(is_a || name.ends_with(kSuffixB))) {
+      throw FormatError(weights.string() + ": tensor '" + name +
+                        "' is not named base_model.model.<module>.lora_A/B.weight");
+    }
+    const std::string layer =
+        name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffixA.size());
+    LoraFactors& factors = result.adapter.layers[layer];
+    (is_a ? factors.a : factors.b) = tensor;
+  }
+  for (const auto& [layer, factors] : result.adapter.layers) {
+    if (!factors.a.defined() || !factors.b.defined()) {
+      throw FormatError(weights.string() + ": layer '" + layer + "' lacks lora_A or lora_B");
+    }
+  }
+  return result;
+}
+
+}  // namespace lorafed

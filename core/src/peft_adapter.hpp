@@ -1,0 +1,38 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "lorafed/adapter.hpp"
+#include "lorafed/named_tensors.hpp"
+
+namespace lorafed {
+
+// A Hugging Face PEFT LoRA adapter directory (docs/outputs.md §PEFT export):
+// adapter_model.safetensors with "base_model.model.<module>.lora_A.weight"
+// (r × in) and "…lora_B.weight" (out × r), and adapter_config.json.
+struct PeftAdapter {
+  Adapter adapter;  // layers named by module path, alpha = lora_alpha
+  nlohmann::json config;
+};
+
+// Writes the best rank-`rank` approximation of each layer's dense change
+// (out × in) as a PEFT adapter: ΔW ≈ U_r Σ_r V_rᵀ split as
+// (lora_alpha / r)·B·A (docs/algorithms.md §Balanced split). A layer whose
+// change has lower rank than `rank` gets zero rows and columns, so every
+// layer has the one r PEFT's config names. Written atomically, file by file.
+void export_peft_adapter(const std::filesystem::path& directory, const NamedTensors& delta,
+                         std::int64_t rank, double alpha, const std::string& base_model);
+
+// The largest numerical rank of the layers' changes: the count of singular
+// values above 1e-5 · σ_max (float32 round-off), at least 1.
+std::int64_t numerical_rank(const NamedTensors& delta);
+
+// Reads a PEFT adapter directory, or its adapter_model.safetensors (the
+// config is read from beside it). Throws FormatError on another layout.
+PeftAdapter load_peft_adapter(const std::filesystem::path& path);
+
+}  // namespace lorafed

@@ -1,0 +1,113 @@
+// PEFT export (docs/outputs.md §PEFT export), checked against PEFT's layout as
+// written out here: tensor names, shapes and the adapter_config.json keys.
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "lorafed/safetensors.hpp"
+#include "src/peft_adapter.hpp"
+
+using namespace lorafed;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Two layers of exact rank 3: out × in = 6 × 5 and 4 × 7.
+NamedTensors rank_three_delta() {
+  at::manual_seed(11);
+  return {{"encoder.fc1", at::matmul(at::randn({6, 3}), at::randn({3, 5}))},
+          {"head", at::matmul(at::randn({4, 3}), at::randn({3, 7}))}};
+}
+
+fs::path fresh_directory(const std::string& name) {
+  const fs::path directory = fs::temp_directory_path() / ("lorafed-peft-" + name);
+  fs::remove_all(directory);
+  return directory;
+}
+
+at::Tensor product(const SafetensorsFile& file, const std::string& module, double scale) {
+  return scale * at::matmul(file.tensors.at("base_model.model." + module + ".lora_B.weight"),
+                            file.tensors.at("base_model.model." + module + ".lora_A.weight"));
+}
+
+}  // namespace
+
+TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the change",
+          "[peft]") {
+  const NamedTensors delta = rank_three_delta();
+  CHECK(numerical_rank(delta) == 3);
+  const fs::path directory = fresh_directory("exact");
+  export_peft_adapter(directory, delta, 3, 16.0, "test-model");
+
+  // PEFT's layout: base_model.model.<module path>.lora_A.weight is r × in,
+  // lora_B.weight is out × r.
+  const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
+  const std::map<std::string, std::vector<std::int64_t>> expected = {
+      {"base_model.model.encoder.fc1.lora_A.weight", {3, 5}},
+      {"base_model.model.encoder.fc1.lora_B.weight", {6, 3}},
+      {"base_model.model.head.lora_A.weight", {3, 7}},
+      {"base_model.model.head.lora_B.weight", {4, 3}}};
+  REQUIRE(file.tensors.size() == expected.size());
+  for (const auto& [name, shape] : expected) {
+    INFO(name);
+    REQUIRE(file.tensors.contains(name));
+    CHECK(file.tensors.at(name).sizes().vec() == shape);
+    CHECK(file.tensors.at(name).scalar_type() == at::kFloat);
+  }
+  CHECK(file.metadata.at("format") == "pt");
+
+  std::ifstream config_file(directory / "adapter_config.json");
+  const nlohmann::json config = nlohmann::json::parse(config_file);
+  CHECK(config["peft_type"] == "LORA");
+  CHECK(config["r"] == 3);
+  CHECK(config["lora_alpha"] == 16);
+  CHECK(config["target_modules"] == nlohmann::json({"fc1", "head"}));
+  CHECK(config["base_model_name_or_path"] == "test-model");
+  CHECK(config["bias"] == "none");
+  CHECK(config["fan_in_fan_out"] == false);
+
+  // PEFT computes W + (lora_alpha / r)·B·A: exactly the change here.
+  CHECK(at::allclose(product(file, "encoder.fc1", 16.0 / 3), delta.at("encoder.fc1"), 1e-4, 1e-4));
+  CHECK(at::allclose(product(file, "head", 16.0 / 3), delta.at("head"), 1e-4, 1e-4));
+
+  // It reloads with the same tensors.
+  const PeftAdapter reloaded = load_peft_adapter(directory);
+  CHECK(reloaded.adapter.alpha == 16.0);
+  CHECK(reloaded.adapter.rank() == 3);
+  CHECK(at::equal(reloaded.adapter.layers.at("encoder.fc1").a,
+                  file.tensors.at("base_model.model.encoder.fc1.lora_A.weight")));
+  CHECK(at::equal(reloaded.adapter.layers.at("head").b,
+                  file.tensors.at("base_model.model.head.lora_B.weight")));
+  CHECK(load_peft_adapter(directory / "adapter_model.safetensors").adapter.layers.size() == 2);
+}
+
+TEST_CASE("a PEFT export below the change's rank is its best truncation", "[peft]") {
+  const NamedTensors delta = rank_three_delta();
+  const fs::path directory = fresh_directory("truncated");
+  export_peft_adapter(directory, delta, 2, 8.0, "test-model");
+  const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
+  const auto [u, s, vh] = at::linalg_svd(delta.at("head"), false);
+  const at::Tensor best = at::matmul(u.narrow(1, 0, 2) * s.narrow(0, 0, 2), vh.narrow(0, 0, 2));
+  CHECK(at::allclose(product(file, "head", 8.0 / 2), best, 1e-4, 1e-4));
+}
+
+TEST_CASE("a PEFT export above a layer's size pads it with zeros", "[peft]") {
+  const NamedTensors delta = rank_three_delta();
+  const fs::path directory = fresh_directory("padded");
+  export_peft_adapter(directory, delta, 6, 6.0, "test-model");  // fc1 is 6 × 5: at most rank 5
+  const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
+  const at::Tensor a = file.tensors.at("base_model.model.encoder.fc1.lora_A.weight");
+  CHECK(a.sizes().vec() == std::vector<std::int64_t>{6, 5});
+  CHECK(a[5].abs().max().item<float>() == 0.0f);
+  CHECK(at::allclose(product(file, "encoder.fc1", 1.0), delta.at("encoder.fc1"), 1e-4, 1e-4));
+}
+
+TEST_CASE("a directory that is not a PEFT adapter is refused", "[peft]") {
+  const fs::path directory = fresh_directory("not-peft");
+  fs::create_directories(directory);
+  std::ofstream(directory / "adapter_config.json") << R"({"peft_type": "PREFIX_TUNING"})";
+  CHECK_THROWS_WITH(load_peft_adapter(directory),
+                    Catch::Matchers::Contains("not a PEFT LoRA config"));
+}
