@@ -9,6 +9,7 @@
 #include "cli/inspect_command.hpp"
 #include "cli/new_command.hpp"
 #include "cli/plugins_command.hpp"
+#include "cli/report_command.hpp"
 #include "cli/sweep_command.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/log.hpp"
@@ -142,6 +143,17 @@ int main(int argc, char** argv) {
                    "PEFT adapter directory, adapter_model.safetensors, or any safetensors file")
       ->required();
 
+  lorafed::cli::ReportOptions report_options;
+  CLI::App* report = app.add_subcommand(
+      "report", "plot runs and sweeps with gnuplot and write report.md beside the figures");
+  report->add_option("RUN_DIR", report_options.run_dirs, "run directories or sweep directories")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  report->add_option("--out", report_options.output_dir,
+                     "where the report goes (default: RUN_DIR/report for one, else ./report)");
+  report->add_option("--metric", report_options.metric,
+                     "the headline metric (default: accuracy, or the first the runs report)");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -162,6 +174,8 @@ int main(int argc, char** argv) {
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
+    } else if (*report) {
+      return lorafed::cli::report(report_options, std::cout);
     } else if (*inspect) {
       return lorafed::cli::inspect(inspect_path, std::cout);
     } else if (*sweep) {

@@ -111,6 +111,22 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   CHECK(shown.find("PEFT LoRA adapter, 3 layers, r 4, lora_alpha 8") != std::string::npos);
   CHECK(shown.find("fc1                           4×784      128×4") != std::string::npos);
 
+  // A report of the sweep: non-empty PNGs that report.md embeds.
+  Process report({LORAFED_EXECUTABLE, "report", out.string(), "--out", (work / "report").string()},
+                 work / "report.log");
+  REQUIRE(report.wait(std::chrono::seconds(120)) == 0);
+  const std::string report_md = read_file(work / "report" / "report.md");
+  INFO(report_md);
+  for (const std::string figure : {"metric", "loss", "client_metric_by_rank", "bytes",
+                                   "fedhl_truncation_1", "fedhl_weights_1"}) {
+    INFO(figure);
+    const std::string png = read_file(work / "report" / (figure + ".png"));
+    CHECK(png.size() > 2000);
+    CHECK(png.substr(0, 8) == "\x89PNG\r\n\x1a\n");
+    CHECK(report_md.find("(" + figure + ".png)") != std::string::npos);
+  }
+  CHECK(report_md.find("| setting | runs | final accuracy (%) |") != std::string::npos);
+
   // Run again: every point is already done, nothing is rerun.
   const auto before = fs::last_write_time(out / "fedhl-seed1" / "summary.json");
   Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");

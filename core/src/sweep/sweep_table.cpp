@@ -2,9 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <map>
 #include <set>
+
+#include "src/statistics.hpp"
 
 namespace lorafed {
 namespace {
@@ -17,43 +18,11 @@ bool tabulated(const std::string& key, const nlohmann::json& value) {
          key.find("clients_evaluated") == std::string::npos;
 }
 
-struct Spread {
-  double mean = 0;
-  double std = 0;
-  std::size_t count = 0;
-};
-
-Spread spread(const std::vector<double>& values) {
-  Spread result;
-  result.count = values.size();
-  if (values.empty()) return result;
-  for (const double value : values) result.mean += value;
-  result.mean /= static_cast<double>(values.size());
-  if (values.size() > 1) {
-    double squares = 0;
-    for (const double value : values) squares += (value - result.mean) * (value - result.mean);
-    result.std = std::sqrt(squares / static_cast<double>(values.size() - 1));
-  }
-  return result;
-}
-
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string quoted = "\"";
   for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
-}
-
-// The metric a reader looks at first: accuracy when the model reports it,
-// else the first other metric, else the loss.
-std::string headline_metric(const std::set<std::string>& keys) {
-  if (keys.contains("final_accuracy")) return "accuracy";
-  for (const std::string& key : keys) {
-    if (key.starts_with("final_") && !key.starts_with("final_federated_") && key != "final_loss") {
-      return key.substr(6);
-    }
-  }
-  return "loss";
 }
 
 std::string format_value(const std::string& metric, const Spread& value) {
@@ -71,6 +40,16 @@ std::string format_value(const std::string& metric, const Spread& value) {
 }
 
 }  // namespace
+
+std::string headline_metric(const std::set<std::string>& summary_keys) {
+  if (summary_keys.contains("final_accuracy")) return "accuracy";
+  for (const std::string& key : summary_keys) {
+    if (key.starts_with("final_") && !key.starts_with("final_federated_") && key != "final_loss") {
+      return key.substr(6);
+    }
+  }
+  return "loss";
+}
 
 SweepTables tabulate_sweep(const SweepPlan& plan,
                            const std::vector<std::optional<nlohmann::json>>& summaries) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@ struct SweepTables {
   std::string results_csv;  // one row per group: mean and std over its seeds of every number
   std::string results_md;   // the same for people: the headline metric, loss and traffic
 };
+
+// The metric a reader looks at first, from summary.json's keys: accuracy when
+// the model reports it, else the first other final_ metric, else the loss.
+std::string headline_metric(const std::set<std::string>& summary_keys);
 
 // Tabulates a sweep from each point's summary.json (nullopt: the run failed).
 // A table's numbers are summary.json's final_*, best_* (but not *_round),

@@ -1,0 +1,326 @@
+#include "src/report/report.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "lorafed/error.hpp"
+#include "src/report/gnuplot.hpp"
+#include "src/sdk/atomic_file.hpp"
+#include "src/statistics.hpp"
+#include "src/sweep/sweep_table.hpp"
+
+namespace lorafed {
+namespace {
+
+namespace fs = std::filesystem;
+
+// More clients than this in one FedHL run: its figures show ranks, not clients.
+constexpr std::size_t kMaxClientSeries = 12;
+
+bool lower_is_better(const std::string& metric) {
+  return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
+}
+
+bool is_percent(const std::string& metric) {
+  return metric.find("accuracy") != std::string::npos;
+}
+
+double shown(const std::string& metric, double value) {
+  return is_percent(metric) ? 100 * value : value;
+}
+
+std::string axis_label(const std::string& metric) {
+  return is_percent(metric) ? metric + " (%)" : metric;
+}
+
+std::string format_metric(const std::string& metric, const Spread& value) {
+  if (value.count == 0) return "—";
+  if (is_percent(metric)) {
+    return value.count > 1 ? fmt::format("{:.2f} ± {:.2f}", 100 * value.mean, 100 * value.std)
+                           : fmt::format("{:.2f}", 100 * value.mean);
+  }
+  return value.count > 1 ? fmt::format("{:.4g} ± {:.2g}", value.mean, value.std)
+                         : fmt::format("{:.4g}", value.mean);
+}
+
+std::string choose_metric(const std::vector<RunData>& runs, const std::string& requested) {
+  if (!requested.empty()) return requested;
+  std::set<std::string> keys;
+  for (const RunData& run : runs) {
+    for (const auto& [key, value] : run.summary.items()) keys.insert(key);
+    if (run.summary.empty() && !run.rounds.empty()) {
+      for (const auto& [key, value] : run.rounds.front().items()) keys.insert("final_" + key);
+    }
+  }
+  return headline_metric(keys);
+}
+
+// The settings in the order first seen, each with its runs.
+std::vector<std::pair<std::string, std::vector<const RunData*>>> settings_of(
+    const std::vector<RunData>& runs) {
+  std::vector<std::pair<std::string, std::vector<const RunData*>>> settings;
+  for (const RunData& run : runs) {
+    auto found = std::find_if(settings.begin(), settings.end(),
+                              [&](const auto& entry) { return entry.first == run.label; });
+    if (found == settings.end()) {
+      settings.emplace_back(run.label, std::vector<const RunData*>{});
+      found = settings.end() - 1;
+    }
+    found->second.push_back(&run);
+  }
+  return settings;
+}
+
+// The last round that has client evaluations, or -1.
+int last_evaluated_round(const RunData& run) {
+  int last = -1;
+  for (const nlohmann::json& line : run.clients) {
+    if (line.value("phase", "") == "evaluate" && line.value("status", "") == "ok") {
+      last = std::max(last, line.value("round", -1));
+    }
+  }
+  return last;
+}
+
+std::map<std::string, std::int64_t> client_ranks(const RunData& run) {
+  std::map<std::string, std::int64_t> ranks;
+  for (const nlohmann::json& line : run.clients) {
+    if (line.contains("rank") && line.contains("client")) {
+      ranks[line["client"].get<std::string>()] = line["rank"].get<std::int64_t>();
+    }
+  }
+  return ranks;
+}
+
+struct FedHlFigures {
+  Figure truncation;
+  Figure weights;
+  std::map<std::int64_t, std::vector<double>> weight_by_rank;  // for the text
+  std::map<std::int64_t, std::vector<double>> error_by_rank;
+};
+
+FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::string& setting) {
+  const std::string title = setting + ", seed " + std::to_string(run.seed);
+  FedHlFigures figures{
+      Figure("fedhl_truncation_" + std::to_string(index),
+             "FedHL truncation error per client: " + title, "round",
+             "truncation error ||W - W_r||_F / ||W||_F"),
+      Figure("fedhl_weights_" + std::to_string(index),
+             "FedHL aggregation weight per client: " + title, "round", "weight p_i"),
+      {},
+      {}};
+  const auto ranks = client_ranks(run);
+  const bool by_client = ranks.size() <= kMaxClientSeries;
+  auto series = [&](const std::string& client) {
+    const auto rank = ranks.find(client);
+    const std::string r = rank == ranks.end() ? "?" : std::to_string(rank->second);
+    return by_client ? client + " (r " + r + ")" : "rank " + r;
+  };
+  for (const nlohmann::json& round : run.rounds) {
+    const double x = round.value("round", 0);
+    for (const auto& [key, value] : round.items()) {
+      if (!value.is_number()) continue;
+      for (const auto& [prefix, figure, by_rank] :
+           {std::tuple{std::string("strategy_truncation_error/"), &figures.truncation,
+                       &figures.error_by_rank},
+            std::tuple{std::string("strategy_weight/"), &figures.weights,
+                       &figures.weight_by_rank}}) {
+        if (!key.starts_with(prefix)) continue;
+        const std::string client = key.substr(prefix.size());
+        figure->add(series(client), x, value.get<double>());
+        if (const auto rank = ranks.find(client); rank != ranks.end()) {
+          (*by_rank)[rank->second].push_back(value.get<double>());
+        }
+      }
+    }
+  }
+  figures.truncation.points = figures.weights.points = !by_client;
+  return figures;
+}
+
+std::string setting_summary_table(
+    const std::vector<std::pair<std::string, std::vector<const RunData*>>>& settings,
+    const std::string& metric, std::vector<std::pair<std::string, Spread>>& ranking) {
+  bool federated = false;
+  for (const auto& [label, runs] : settings) {
+    for (const RunData* run : runs) federated |= run->summary.contains("final_federated_" + metric);
+  }
+  std::string table = fmt::format("| setting | runs | final {0} | best {0} |", axis_label(metric));
+  std::string rule = "| --- | --- | --- | --- |";
+  if (federated) {
+    table += fmt::format(" final per-client {} |", axis_label(metric));
+    rule += " --- |";
+  }
+  table += " bytes / client / round |\n" + rule + " --- |\n";
+  auto values = [&](const std::vector<const RunData*>& runs, const std::string& key) {
+    std::vector<double> result;
+    for (const RunData* run : runs) {
+      if (run->summary.contains(key) && run->summary[key].is_number()) {
+        result.push_back(run->summary[key].get<double>());
+      }
+    }
+    return spread(result);
+  };
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& [label, runs] : settings) {
+    const Spread final_value = values(runs, "final_" + metric);
+    ranking.emplace_back(label, final_value);
+    std::string row =
+        fmt::format("| {} | {} | {} | {} |", label, runs.size(), format_metric(metric, final_value),
+                    format_metric(metric, values(runs, "best_" + metric)));
+    if (federated)
+      row += " " + format_metric(metric, values(runs, "final_federated_" + metric)) + " |";
+    const Spread bytes = values(runs, "bytes_per_client_round");
+    row += bytes.count > 0 ? fmt::format(" {:.0f} |", bytes.mean) : std::string(" — |");
+    rows.emplace_back(label, row);
+  }
+  // Best first.
+  const bool lower = lower_is_better(metric);
+  std::stable_sort(ranking.begin(), ranking.end(), [lower](const auto& a, const auto& b) {
+    if (a.second.count == 0 || b.second.count == 0) return a.second.count > b.second.count;
+    return lower ? a.second.mean < b.second.mean : a.second.mean > b.second.mean;
+  });
+  for (const auto& [label, spread_value] : ranking) {
+    const auto row = std::find_if(rows.begin(), rows.end(),
+                                  [&](const auto& entry) { return entry.first == label; });
+    table += row->second + "\n";
+  }
+  return table;
+}
+
+}  // namespace
+
+fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& options) {
+  if (runs.empty()) throw Error("nothing to report: no run was read");
+  const std::string metric = choose_metric(runs, options.metric);
+  const auto settings = settings_of(runs);
+  fs::create_directories(options.output_dir);
+
+  Figure metric_figure("metric", "global " + metric + " per round", "round", axis_label(metric));
+  Figure loss("loss", "global loss per round", "round", "loss");
+  Figure by_rank("client_metric_by_rank",
+                 "each client's " + metric + " at its own rank after the last round", "rank",
+                 axis_label(metric));
+  by_rank.log_x = true;
+  Figure bytes("bytes", "bytes moved per round by training (down + up, all clients)", "round",
+               "MB");
+  bytes.log_y = true;
+  std::vector<FedHlFigures> fedhl;
+  std::vector<std::string> fedhl_settings;
+
+  for (const auto& [label, members] : settings) {
+    for (const RunData* run : members) {
+      for (const nlohmann::json& round : run->rounds) {
+        const double x = round.value("round", 0);
+        if (round.contains(metric) && round[metric].is_number()) {
+          metric_figure.add(label, x, shown(metric, round[metric].get<double>()));
+        }
+        if (metric != "loss" && round.contains("loss") && round["loss"].is_number()) {
+          loss.add(label, x, round["loss"].get<double>());
+        }
+      }
+      std::map<int, double> moved;
+      const int last = last_evaluated_round(*run);
+      for (const nlohmann::json& line : run->clients) {
+        if (line.value("status", "") != "ok") continue;
+        if (line.value("phase", "") == "fit") {
+          moved[line.value("round", 0)] +=
+              line.value("bytes_down", 0.0) + line.value("bytes_up", 0.0);
+        } else if (line.value("round", -2) == last && line.contains(metric) &&
+                   line.contains("rank")) {
+          by_rank.add(label, line["rank"].get<double>(), shown(metric, line[metric].get<double>()));
+        }
+      }
+      for (const auto& [round, total] : moved) bytes.add(label, round, total / 1e6);
+    }
+    // FedHL's figures for the setting's first run (one seed shows the pattern).
+    const RunData* first = members.front();
+    if (first->summary.value("strategy", "") == "fedhl") {
+      fedhl.push_back(fedhl_figures(*first, fedhl.size() + 1, label));
+      fedhl_settings.push_back(label);
+    }
+  }
+
+  std::vector<Figure> figures;
+  for (Figure* figure : {&metric_figure, &loss, &by_rank, &bytes}) {
+    if (!figure->empty()) figures.push_back(*figure);
+  }
+  for (const FedHlFigures& entry : fedhl) {
+    if (!entry.truncation.empty()) figures.push_back(entry.truncation);
+    if (!entry.weights.empty()) figures.push_back(entry.weights);
+  }
+  draw_figures(options.output_dir, figures);
+  auto drawn = [&](const std::string& stem) {
+    return std::any_of(figures.begin(), figures.end(),
+                       [&](const Figure& figure) { return figure.stem() == stem; });
+  };
+
+  // report.md
+  std::vector<std::pair<std::string, Spread>> ranking;
+  const std::string table = setting_summary_table(settings, metric, ranking);
+  std::string md = "# lorafed report\n\n";
+  md += fmt::format("{} runs in {} settings", runs.size(), settings.size());
+  md +=
+      runs.size() > settings.size() ? " (each setting's figures are the mean over its seeds)" : "";
+  md +=
+      ". Written by `lorafed report`; `gnuplot report.gp` redraws the figures from the "
+      ".dat files.\n\n## Which setting wins\n\n";
+  md += table + "\n";
+  if (ranking.size() > 1 && ranking[0].second.count > 0 && ranking[1].second.count > 0) {
+    const double gap = std::abs(ranking[0].second.mean - ranking[1].second.mean);
+    const double noise = std::max(ranking[0].second.std, ranking[1].second.std);
+    const std::string ahead =
+        is_percent(metric) ? fmt::format("{:.2f} points", 100 * gap) : fmt::format("{:.4g}", gap);
+    md += fmt::format(
+        "**{}** has the best final {}: {}, {} ahead of {} ({}){}.\n\n", ranking[0].first, metric,
+        format_metric(metric, ranking[0].second), ahead, ranking[1].first,
+        format_metric(metric, ranking[1].second),
+        noise > 0 && gap < noise ? "; the gap is within one standard deviation over seeds" : "");
+  }
+  auto section = [&](const std::string& stem, const std::string& heading, const std::string& text) {
+    if (!drawn(stem)) return;
+    md += "## " + heading + "\n\n" + text + (text.empty() ? "" : "\n\n") + "![" + heading + "](" +
+          stem + ".png)\n\n";
+  };
+  section("metric", "Global " + metric + " per round",
+          "The server's evaluation of the global model (personalised strategies: the mean over "
+          "clients of their own models).");
+  section("loss", "Global loss per round", "");
+  section("client_metric_by_rank", "Each client's " + metric + " at its rank",
+          "After the last round, each client's own model (its truncation of the global model, "
+          "or the global model where every client shares it) on its own test split; the mean "
+          "over the clients of each rank and over seeds.");
+  section("bytes", "Bytes moved per round",
+          "Every byte of the encoded fit instructions and results, envelopes included, summed "
+          "over the round's clients.");
+  for (std::size_t i = 0; i < fedhl.size(); ++i) {
+    const std::string index = std::to_string(i + 1);
+    if (!drawn("fedhl_weights_" + index)) continue;
+    std::string text =
+        "FedHL weighs client i by p_i ∝ 1 / (r̂_i² + ε), r̂_i its truncation error "
+        "(docs/algorithms.md §FedHL). Mean over rounds, by rank:";
+    for (const auto& [rank, weights] : fedhl[i].weight_by_rank) {
+      const Spread weight = spread(weights);
+      const Spread error = spread(fedhl[i].error_by_rank[rank]);
+      text += fmt::format(" rank {}: error {:.3g}, weight {:.3g};", rank, error.mean, weight.mean);
+    }
+    text.back() = '.';
+    md += "## FedHL: " + fedhl_settings[i] + "\n\n" + text + "\n\n";
+    md += "![truncation errors](fedhl_truncation_" + index + ".png)\n\n";
+    md += "![weights](fedhl_weights_" + index + ".png)\n\n";
+  }
+  md += "## Runs\n\n";
+  for (const RunData& run : runs) {
+    md += "- " + run.label + ", seed " + std::to_string(run.seed) + ": `" + run.directory.string() +
+          "`\n";
+  }
+  const fs::path markdown = options.output_dir / "report.md";
+  write_file_atomically(markdown, [&md](std::ostream& out) { out << md; });
+  return markdown;
+}
+
+}  // namespace lorafed
