@@ -59,9 +59,9 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   const std::string config = std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-sweep.toml";
   REQUIRE(run_sweep(out, config, "sweep.log") == 0);
 
-  // One directory per point: 2 strategies × 2 seeds.
+  // One directory per point: 3 strategies × 2 seeds.
   std::map<std::string, std::vector<json>> summaries;
-  for (const std::string strategy : {"fedavg", "fedhl"}) {
+  for (const std::string strategy : {"fedavg", "fedhl", "flora"}) {
     for (const int seed : {1, 2}) {
       const fs::path run = out / (strategy + "-seed" + std::to_string(seed));
       INFO(run);
@@ -70,6 +70,10 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
       const json summary = json::parse(read_file(run / "summary.json"));
       CHECK(summary["strategy"] == strategy);
       CHECK(summary["seed"] == seed);
+      // Every client evaluated its own model, FLoRA's clients too (an
+      // evaluation adapter of rank Σ r_i, above the clients' own rank 4).
+      CHECK(summary.contains("final_federated_accuracy"));
+      CHECK(summary["client_failures"] == 0);
       summaries[strategy].push_back(summary);
     }
   }
@@ -78,7 +82,7 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
 
   // Each row's mean and sample std are the runs' own.
   const auto rows = read_csv(out / "results.csv");
-  REQUIRE(rows.size() == 2);
+  REQUIRE(rows.size() == 3);
   for (const auto& row : rows) {
     const std::string strategy = row.at("strategy.name");
     INFO(strategy);
@@ -98,7 +102,7 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   CHECK(markdown.find("| strategy.name | seeds | final accuracy % |") != std::string::npos);
   CHECK(markdown.find("| fedhl | 2 |") != std::string::npos);
   const json described = json::parse(read_file(out / "sweep.json"));
-  CHECK(described["points"].size() == 4);
+  CHECK(described["points"].size() == 6);
 
   // Each run exported its global adapter for PEFT; `lorafed inspect` reads it.
   const fs::path peft = out / "fedavg-seed1" / "peft" / "global";
@@ -132,7 +136,7 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");
   REQUIRE(again.wait(std::chrono::seconds(120)) == 0);
   const std::string log = read_file(work / "again.log");
-  CHECK(log.find("4/4: fedhl-seed2 already done") != std::string::npos);
+  CHECK(log.find("6/6: flora-seed2 already done") != std::string::npos);
   CHECK(fs::last_write_time(out / "fedhl-seed1" / "summary.json") == before);
 }
 

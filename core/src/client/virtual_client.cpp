@@ -85,7 +85,9 @@ wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction,
                                        const ClientContext& context) {
   const auto& body = std::get<wire::EvaluateInsBody>(instruction.body);
   Adapter adapter = adapter_from_named_tensors(instruction.tensors, body.alpha);
-  validate_adapter(adapter, spec_, options_.rank);
+  // An adapter to evaluate may have any rank: it is applied, not trained
+  // (FLoRA sends the stacks a client has not merged yet).
+  validate_adapter(adapter, spec_, INT64_MAX);
   EvaluateOutcome outcome = procedure_->evaluate(
       *model_, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
   return wire::Envelope{
