@@ -71,6 +71,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.server_silence_timeout_s = positive<double>(
       doc.section("client"), "server_silence_timeout_s", config.server_silence_timeout_s);
 
+  config.status_listen = doc.section("status").get<std::string>("listen", "");
+
   config.transport_table = doc.section("transport");
   const ConfigTable& transport = config.transport_table;
   config.transport_name = transport.get<std::string>("name", config.transport_name);

@@ -44,6 +44,9 @@ struct FederationConfig {
   // [client]
   double server_silence_timeout_s = 600;
 
+  // [status]: the server's HTTP status endpoint, "host:port"; empty: off
+  std::string status_listen;
+
   // [transport] keys the framework reads itself
   std::string transport_name = "inproc";
   std::string endpoint;

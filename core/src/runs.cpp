@@ -10,6 +10,7 @@
 #include "src/federation_plugins.hpp"
 #include "src/metrics_writer.hpp"
 #include "src/server/orchestrator.hpp"
+#include "src/server/status_server.hpp"
 
 namespace lorafed {
 namespace {
@@ -42,6 +43,21 @@ ClientHost::Options host_options(const FederationConfig& config, std::size_t thr
   return options;
 }
 
+// The [status] endpoint, when configured, for the orchestrator's lifetime.
+class StatusEndpoint {
+ public:
+  StatusEndpoint(const FederationConfig& config, Orchestrator& orchestrator) {
+    if (config.status_listen.empty()) return;
+    board_ = std::make_unique<StatusBoard>(config.strategy_name, config.model_name, config.rounds);
+    server_ = std::make_unique<StatusServer>(*board_, config.status_listen);
+    orchestrator.set_status_board(board_.get());
+  }
+
+ private:
+  std::unique_ptr<StatusBoard> board_;
+  std::unique_ptr<StatusServer> server_;  // after board_: stops serving before it goes
+};
+
 }  // namespace
 
 nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry) {
@@ -64,6 +80,7 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
 
   MetricsWriter metrics(config.output_dir);
   Orchestrator orchestrator(config, plugins.make_strategy(), evaluator, *server_channel, metrics);
+  StatusEndpoint status(config, orchestrator);
   nlohmann::json summary;
   try {
     summary = orchestrator.run();
@@ -88,6 +105,7 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
   std::unique_ptr<Channel> channel = plugins.transport()->bind(config.endpoint);
   MetricsWriter metrics(config.output_dir);
   Orchestrator orchestrator(config, plugins.make_strategy(), evaluator, *channel, metrics);
+  StatusEndpoint status(config, orchestrator);
   return orchestrator.run();
 }
 

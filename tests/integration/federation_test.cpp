@@ -1,5 +1,6 @@
 // Whole federations: `lorafed server` and `lorafed client` processes over tcp
 // loopback, and `lorafed simulate` in one process.
+#include <httplib.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -156,4 +157,52 @@ TEST_CASE("killing a client mid-round does not stop the federation and the failu
   }
   CHECK(failure_recorded);
   CHECK(completed_rounds == 2);
+}
+
+TEST_CASE("the server's status endpoint follows the federation", "[federation][status]") {
+  const fs::path out = fresh_dir("status");
+  const int port = 47631;
+  const std::vector<std::string> extra = {
+      "--set", "transport.endpoint=\"tcp://127.0.0.1:47503\"", "--set",
+      "status.listen=\"127.0.0.1:" + std::to_string(port) + "\""};
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(1);
+
+  // Before any client: waiting, nobody registered.
+  json status;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (const auto response = http.Get("/status")) {
+      status = json::parse(response->body);
+      if (status["state"] == "waiting for clients") break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO(lorafed::test::read_file(out / "server.log"));
+  REQUIRE(status["state"] == "waiting for clients");
+  CHECK(status["clients_registered"] == 0);
+  CHECK(status["rounds"] == 3);
+  const auto metrics = http.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("lorafed_clients_registered 0\n") != std::string::npos);
+
+  // The clients arrive: the endpoint counts them while the rounds run.
+  std::vector<std::unique_ptr<Process>> clients;
+  for (int k = 0; k < 3; ++k) {
+    auto argv = command("client", out, extra);
+    argv.insert(argv.end(), {"--id", std::to_string(k)});
+    clients.push_back(
+        std::make_unique<Process>(argv, out / ("client-" + std::to_string(k) + ".log"), kEnv));
+  }
+  int seen_registered = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto response = http.Get("/status");
+    if (!response) break;  // the server finished and took the endpoint with it
+    seen_registered = json::parse(response->body)["clients_registered"].get<int>();
+    if (seen_registered == 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(seen_registered == 3);
+  REQUIRE(server.wait(std::chrono::seconds(300)) == 0);
 }

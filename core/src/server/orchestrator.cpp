@@ -123,7 +123,9 @@ nlohmann::json Orchestrator::run_rounds() {
   const bool personalised = strategy_->personalised();
   nlohmann::json base;
   if (!personalised) base = evaluate_global();
+  if (status_ != nullptr) status_->set_state("waiting for clients");
   await_registrations();
+  if (status_ != nullptr) status_->set_state("running");
   if (personalised) base = evaluate_round(0);
   nlohmann::json base_record = base;
   base_record.update({{"type", "round"}, {"round", 0}, {"elapsed_s", seconds_since(started)}});
@@ -160,6 +162,10 @@ nlohmann::json Orchestrator::run_rounds() {
     record["round_s"] = round_s;
     record["elapsed_s"] = seconds_since(started);
     metrics_.record(record);
+    if (status_ != nullptr) {
+      status_->record_round(record, bytes_down_, bytes_up_, failures_total_);
+      publish_clients();
+    }
 
     const double mean_round = seconds_since(started) / round;
     spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
@@ -196,6 +202,7 @@ nlohmann::json Orchestrator::run_rounds() {
   summary.update(accounting_.summary());
   if (!personalised) summary["peft"] = export_adapters();
   metrics_.write_summary(summary);
+  if (status_ != nullptr) status_->set_state("finished");
   return summary;
 }
 
@@ -250,6 +257,8 @@ void Orchestrator::handle_register(const std::string& peer, const wire::Envelope
   }
   const bool known = clients_.contains(id);
   clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, peer};
+  failed_last_.erase(id);
+  publish_clients();
   spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id,
                 body.max_rank, body.num_examples);
 }
@@ -335,6 +344,12 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
         id, "no result within round_timeout_s = " + fmt::format("{:g}s", config_.round_timeout_s)});
   }
   return collected;
+}
+
+void Orchestrator::publish_clients() {
+  if (status_ == nullptr) return;
+  const auto registered = static_cast<std::int64_t>(clients_.size());
+  status_->set_clients(registered, registered - static_cast<std::int64_t>(failed_last_.size()));
 }
 
 std::vector<ClientInfo> Orchestrator::infos(const std::vector<std::string>& client_ids) const {
@@ -425,6 +440,10 @@ nlohmann::json Orchestrator::fit_round(int round) {
                      {"client", failure.client_id},
                      {"status", "failed"},
                      {"reason", failure.reason}});
+  }
+  for (const FitResult& result : results) failed_last_.erase(result.client_id);
+  for (const Failure& failure : failures) {
+    if (clients_.contains(failure.client_id)) failed_last_.insert(failure.client_id);
   }
   for (const auto& [id, bytes] : bytes_down) bytes_down_ += bytes;
   for (const auto& [id, reply] : collected.replies) bytes_up_ += reply.bytes;

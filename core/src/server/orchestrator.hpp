@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "src/federation_config.hpp"
 #include "src/metrics_writer.hpp"
 #include "src/server/accounting.hpp"
+#include "src/server/status_board.hpp"
 #include "src/wire/messages.hpp"
 
 namespace lorafed {
@@ -29,6 +31,9 @@ class Orchestrator {
  public:
   Orchestrator(const FederationConfig& config, std::shared_ptr<Strategy> strategy,
                std::shared_ptr<ModelBackend> evaluator, Channel& channel, MetricsWriter& metrics);
+
+  // Where to publish progress for the status endpoint (may be null).
+  void set_status_board(StatusBoard* board) { status_ = board; }
 
   // Runs every round, tells clients to shut down, returns the summary
   // (also written to <out>/summary.json).
@@ -78,6 +83,7 @@ class Orchestrator {
   // The server's evaluation of the global model: {"loss": …, metric: …}.
   nlohmann::json evaluate_global();
   std::vector<ClientInfo> infos(const std::vector<std::string>& client_ids) const;
+  void publish_clients();
 
   const FederationConfig& config_;
   std::shared_ptr<Strategy> strategy_;
@@ -90,7 +96,9 @@ class Orchestrator {
   std::uint64_t bytes_down_ = 0;
   std::uint64_t bytes_up_ = 0;
   std::int64_t failures_total_ = 0;
+  std::set<std::string> failed_last_;  // clients whose last fit instruction failed
   Accounting accounting_;
+  StatusBoard* status_ = nullptr;
 };
 
 }  // namespace lorafed
