@@ -11,7 +11,8 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler
   libboost-dev libboost-filesystem-dev
   catch2 libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  zlib1g-dev
+  zlib1g-dev libcpp-httplib-dev
+  gnuplot-nox fonts-liberation
   dataset-fashion-mnist
 )
 
