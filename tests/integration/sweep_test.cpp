@@ -131,6 +131,13 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   }
   CHECK(report_md.find("| setting | runs | final accuracy (%) |") != std::string::npos);
 
+  // Runs picked out of a sweep still group by their grid point.
+  Process picked({LORAFED_EXECUTABLE, "report", (out / "fedhl-seed1").string(),
+                  (out / "fedhl-seed2").string(), "--out", (work / "picked").string()},
+                 work / "picked.log");
+  REQUIRE(picked.wait(std::chrono::seconds(120)) == 0);
+  CHECK(read_file(work / "picked" / "report.md").find("| fedhl | 2 |") != std::string::npos);
+
   // Run again: every point is already done, nothing is rerun.
   const auto before = fs::last_write_time(out / "fedhl-seed1" / "summary.json");
   Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");

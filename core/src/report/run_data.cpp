@@ -54,12 +54,27 @@ RunData load_run(const fs::path& directory, std::string label) {
   return run;
 }
 
+// A run directory inside a sweep's folder is labelled by its grid point, so
+// that picking some of a sweep's runs still groups their seeds.
+std::string label_of(const fs::path& directory) {
+  const fs::path folder = fs::absolute(directory).lexically_normal();
+  const std::string name = (folder.has_filename() ? folder : folder.parent_path()).filename();
+  const fs::path sweep = (folder.has_filename() ? folder : folder.parent_path()).parent_path();
+  if (fs::exists(sweep / "sweep.json")) {
+    for (const nlohmann::json& point :
+         read_json(sweep / "sweep.json").value("points", nlohmann::json::array())) {
+      if (point.value("name", "") == name && !point.value("group", "").empty()) {
+        return point["group"].get<std::string>();
+      }
+    }
+  }
+  return name;
+}
+
 }  // namespace
 
 std::vector<RunData> load_runs(const fs::path& directory) {
-  if (!fs::exists(directory / "sweep.json")) {
-    return {load_run(directory, directory.filename().string())};
-  }
+  if (!fs::exists(directory / "sweep.json")) return {load_run(directory, label_of(directory))};
   const nlohmann::json sweep = read_json(directory / "sweep.json");
   std::vector<RunData> runs;
   for (const nlohmann::json& point : sweep.at("points")) {

@@ -21,7 +21,8 @@ struct RunData {
 
 // The runs in `directory`: a sweep's (it has sweep.json; labelled by the
 // sweep's grid point, failed points left out) or one run's (metrics.jsonl;
-// labelled by its folder name). Throws Error naming the directory when it is
+// labelled by its grid point when it lies in a sweep's folder, else by its
+// folder name). Throws Error naming the directory when it is
 // neither, or a line of metrics.jsonl that is not JSON.
 std::vector<RunData> load_runs(const std::filesystem::path& directory);
 
