@@ -18,4 +18,8 @@ Spread spread(const std::vector<double>& values) {
   return result;
 }
 
+bool lower_is_better(const std::string& metric) {
+  return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
+}
+
 }  // namespace lorafed

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace lorafed {
@@ -14,5 +15,9 @@ struct Spread {
 };
 
 Spread spread(const std::vector<double>& values);
+
+// Whether a smaller value of this metric is better: names containing "loss"
+// or "error" (loss, global_error, relative_error), not accuracy and the like.
+bool lower_is_better(const std::string& metric);
 
 }  // namespace lorafed

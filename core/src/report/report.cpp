@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 // More clients than this in one FedHL run: its figures show ranks, not clients.
 constexpr std::size_t kMaxClientSeries = 12;
 
-bool lower_is_better(const std::string& metric) {
-  return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
-}
-
 bool is_percent(const std::string& metric) {
   return metric.find("accuracy") != std::string::npos;
 }

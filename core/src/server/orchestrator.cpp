@@ -9,6 +9,7 @@
 #include "lorafed/error.hpp"
 #include "src/peft_adapter.hpp"
 #include "src/sampling.hpp"
+#include "src/statistics.hpp"
 #include "src/wire/codec.hpp"
 
 namespace lorafed {
@@ -40,11 +41,6 @@ std::string describe_quality(const nlohmann::json& evaluation) {
     }
   }
   return text;
-}
-
-// Lower is better for losses and errors, higher for every other metric.
-bool lower_is_better(const std::string& name) {
-  return name.find("loss") != std::string::npos || name.find("error") != std::string::npos;
 }
 
 // best_<metric> and best_<metric>_round over the evaluated rounds (round 0
