@@ -23,14 +23,12 @@ constexpr std::string_view kSuffixA = ".lora_A.weight";
 constexpr std::string_view kSuffixB = ".lora_B.weight";
 
 // The factors of one layer's truncation, padded with zeros up to `rank`.
-LoraFactors factors_at_rank(const at::Tensor& delta, std::int64_t rank, double scale) {
-  const at::Tensor matrix = delta.to(at::kFloat);
-  const std::int64_t available = std::min(rank, std::min(matrix.size(0), matrix.size(1)));
-  const TruncatedSvd svd = truncated_svd(matrix, available);
+LoraFactors factors_at_rank(const TruncatedSvd& svd, std::int64_t rank, double scale) {
+  const std::int64_t available = std::min(rank, svd.s.size(0));
   LoraFactors factors = balanced_factors(svd, available, scale, 0, 0.0);
   if (available == rank) return factors;
-  LoraFactors padded{at::zeros({rank, matrix.size(1)}, at::kFloat),
-                     at::zeros({matrix.size(0), rank}, at::kFloat)};
+  LoraFactors padded{at::zeros({rank, svd.v.size(0)}, at::kFloat),
+                     at::zeros({svd.u.size(0), rank}, at::kFloat)};
   padded.a.narrow(0, 0, available).copy_(factors.a);
   padded.b.narrow(1, 0, available).copy_(factors.b);
   return padded;
@@ -43,26 +41,32 @@ std::string module_name(const std::string& layer) {
 
 }  // namespace
 
-std::int64_t numerical_rank(const NamedTensors& delta) {
+PeftExporter::PeftExporter(const NamedTensors& delta) {
+  if (delta.empty()) throw Error("PEFT export: no layer to export");
+  for (const auto& [layer, matrix] : delta) {
+    const at::Tensor dense = matrix.to(at::kFloat);
+    svds_.emplace(layer, truncated_svd(dense, std::min(dense.size(0), dense.size(1))));
+  }
+}
+
+std::int64_t PeftExporter::numerical_rank() const {
   std::int64_t rank = 1;
-  for (const auto& [name, matrix] : delta) {
-    const at::Tensor s = at::linalg_svdvals(matrix.to(at::kFloat));
-    const float largest = s.numel() > 0 ? s.max().item<float>() : 0.0f;
+  for (const auto& [layer, svd] : svds_) {
+    const float largest = svd.s.numel() > 0 ? svd.s.max().item<float>() : 0.0f;
     if (largest <= 0) continue;
-    rank = std::max(rank, (s > 1e-5f * largest).sum().item<std::int64_t>());
+    rank = std::max(rank, (svd.s > 1e-5f * largest).sum().item<std::int64_t>());
   }
   return rank;
 }
 
-void export_peft_adapter(const fs::path& directory, const NamedTensors& delta, std::int64_t rank,
-                         double alpha, const std::string& base_model) {
+void PeftExporter::write(const fs::path& directory, std::int64_t rank, double alpha,
+                         const std::string& base_model) const {
   if (rank < 1) throw Error("PEFT export: rank must be at least 1");
-  if (delta.empty()) throw Error("PEFT export: no layer to export");
   NamedTensors tensors;
   std::set<std::string> modules;
   const double scale = alpha / static_cast<double>(rank);
-  for (const auto& [layer, matrix] : delta) {
-    const LoraFactors factors = factors_at_rank(matrix, rank, scale);
+  for (const auto& [layer, svd] : svds_) {
+    const LoraFactors factors = factors_at_rank(svd, rank, scale);
     const std::string path = std::string(kPrefix) + layer;
     tensors[path + std::string(kSuffixA)] = factors.a.contiguous();
     tensors[path + std::string(kSuffixB)] = factors.b.contiguous();

@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/named_tensors.hpp"
+#include "lorafed/truncated_svd.hpp"
 
 namespace lorafed {
 
@@ -19,17 +21,28 @@ struct PeftAdapter {
   nlohmann::json config;
 };
 
-// Writes the best rank-`rank` approximation of each layer's dense change
-// (out × in) as a PEFT adapter: ΔW ≈ U_r Σ_r V_rᵀ split as
-// (lora_alpha / r)·B·A (docs/algorithms.md §Balanced split). A layer whose
-// change has lower rank than `rank` gets zero rows and columns, so every
-// layer has the one r PEFT's config names. Written atomically, file by file.
-void export_peft_adapter(const std::filesystem::path& directory, const NamedTensors& delta,
-                         std::int64_t rank, double alpha, const std::string& base_model);
+// Writes a global change (out × in per layer) as PEFT adapters at one or
+// more ranks. Each layer's SVD is computed once, here, and every export
+// truncates it.
+class PeftExporter {
+ public:
+  explicit PeftExporter(const NamedTensors& delta);
 
-// The largest numerical rank of the layers' changes: the count of singular
-// values above 1e-5 · σ_max (float32 round-off), at least 1.
-std::int64_t numerical_rank(const NamedTensors& delta);
+  // The largest numerical rank of the layers' changes: the count of singular
+  // values above 1e-5 · σ_max (float32 round-off), at least 1.
+  std::int64_t numerical_rank() const;
+
+  // Writes the best rank-`rank` approximation of each layer's change,
+  // U_r Σ_r V_rᵀ, split as (lora_alpha / r)·B·A (docs/algorithms.md
+  // §Balanced split). A layer whose change has lower rank than `rank` gets
+  // zero rows and columns, so every layer has the one r PEFT's config
+  // names. Written atomically, file by file.
+  void write(const std::filesystem::path& directory, std::int64_t rank, double alpha,
+             const std::string& base_model) const;
+
+ private:
+  std::map<std::string, TruncatedSvd> svds_;  // by layer, at full rank
+};
 
 // Reads a PEFT adapter directory, or its adapter_model.safetensors (the
 // config is read from beside it). Throws FormatError on another layout.

@@ -37,9 +37,10 @@ at::Tensor product(const SafetensorsFile& file, const std::string& module, doubl
 TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the change",
           "[peft]") {
   const NamedTensors delta = rank_three_delta();
-  CHECK(numerical_rank(delta) == 3);
+  const PeftExporter exporter(delta);
+  CHECK(exporter.numerical_rank() == 3);
   const fs::path directory = fresh_directory("exact");
-  export_peft_adapter(directory, delta, 3, 16.0, "test-model");
+  exporter.write(directory, 3, 16.0, "test-model");
 
   // PEFT's layout: base_model.model.<module path>.lora_A.weight is r × in,
   // lora_B.weight is out × r.
@@ -86,7 +87,7 @@ TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the
 TEST_CASE("a PEFT export below the change's rank is its best truncation", "[peft]") {
   const NamedTensors delta = rank_three_delta();
   const fs::path directory = fresh_directory("truncated");
-  export_peft_adapter(directory, delta, 2, 8.0, "test-model");
+  PeftExporter(delta).write(directory, 2, 8.0, "test-model");
   const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
   const auto [u, s, vh] = at::linalg_svd(delta.at("head"), false);
   const at::Tensor best = at::matmul(u.narrow(1, 0, 2) * s.narrow(0, 0, 2), vh.narrow(0, 0, 2));
@@ -96,7 +97,7 @@ TEST_CASE("a PEFT export below the change's rank is its best truncation", "[peft
 TEST_CASE("a PEFT export above a layer's size pads it with zeros", "[peft]") {
   const NamedTensors delta = rank_three_delta();
   const fs::path directory = fresh_directory("padded");
-  export_peft_adapter(directory, delta, 6, 6.0, "test-model");  // fc1 is 6 × 5: at most rank 5
+  PeftExporter(delta).write(directory, 6, 6.0, "test-model");  // fc1 is 6 × 5: at most rank 5
   const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
   const at::Tensor a = file.tensors.at("base_model.model.encoder.fc1.lora_A.weight");
   CHECK(a.sizes().vec() == std::vector<std::int64_t>{6, 5});

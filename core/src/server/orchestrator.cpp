@@ -520,7 +520,9 @@ nlohmann::json Orchestrator::export_adapters() {
   const NamedTensors delta = strategy_->global_delta();
   if (delta.empty()) return written;
   // The global model at its own rank, then each client rank's truncation.
-  std::vector<std::pair<std::string, std::int64_t>> exports = {{"global", numerical_rank(delta)}};
+  const PeftExporter exporter(delta);  // one SVD per layer for all the exports
+  std::vector<std::pair<std::string, std::int64_t>> exports = {
+      {"global", exporter.numerical_rank()}};
   const std::set<std::int64_t> ranks(config_.ranks.begin(), config_.ranks.end());
   if (ranks.size() > 1) {
     for (const std::int64_t rank : ranks)
@@ -529,7 +531,7 @@ nlohmann::json Orchestrator::export_adapters() {
   for (const auto& [name, rank] : exports) {
     const std::filesystem::path directory = metrics_.output_dir() / "peft" / name;
     try {
-      export_peft_adapter(directory, delta, rank, config_.alpha, spec_.model_id);
+      exporter.write(directory, rank, config_.alpha, spec_.model_id);
       written.push_back(std::filesystem::path("peft") / name);
     } catch (const std::exception& error) {
       // The run's results stand without it.

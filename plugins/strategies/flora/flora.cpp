@@ -64,10 +64,7 @@ class FLora final : public Strategy {
       instruction.adapter = init_adapter(
           context_.spec, client.rank, context_.alpha,
           derive_seed(context_.seed, {static_cast<std::uint64_t>(round), id_hash(client.id)}));
-      // Every stack this client has not merged yet, in order.
-      const std::size_t from = synced_.contains(client.id) ? synced_.at(client.id) : 0;
-      instruction.merge = concatenate(
-          std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from), stacks_.end()));
+      instruction.merge = unmerged_stacks(client.id);
       synced_[client.id] = stacks_.size();
       instructions.push_back(std::move(instruction));
     }
@@ -104,12 +101,7 @@ class FLora final : public Strategy {
     if (!evaluate_clients_) return {};
     std::vector<EvaluateInstruction> instructions;
     for (const ClientInfo& client : clients) {
-      const std::size_t from = synced_.contains(client.id) ? synced_.at(client.id) : 0;
-      instructions.push_back(EvaluateInstruction{
-          client.id,
-          concatenate(std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from),
-                                           stacks_.end())),
-          {}});
+      instructions.push_back(EvaluateInstruction{client.id, unmerged_stacks(client.id), {}});
     }
     return instructions;
   }
@@ -132,6 +124,13 @@ class FLora final : public Strategy {
   }
 
  private:
+  // Every stack this client has not merged yet, in order, as one adapter.
+  Adapter unmerged_stacks(const std::string& client_id) const {
+    const std::size_t from = synced_.contains(client_id) ? synced_.at(client_id) : 0;
+    return concatenate(
+        std::vector<Adapter>(stacks_.begin() + static_cast<std::ptrdiff_t>(from), stacks_.end()));
+  }
+
   ExampleWeighting weighting_;
   bool evaluate_clients_;
   StrategyContext context_;
