@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lorafed/data/examples.hpp"
+#include "lorafed/model_backend.hpp"
+#include "word_problems.hpp"
+
+namespace lorafed::gpt {
+
+// How the `gpt` backend builds and splits its word problems (README.md).
+struct TaskOptions {
+  std::vector<std::string> tasks = task_types();
+  std::int64_t max_operand = 20;
+  std::int64_t train_per_task = 1000;
+  std::int64_t test_per_task = 100;
+  std::string partition = "dirichlet";  // "iid", "dirichlet" or "tasks"
+  double dirichlet_alpha = 0.5;
+  std::int64_t tasks_per_client = 2;    // partition = "tasks"
+  std::int64_t max_train_examples = 0;  // per client; 0: all of its share
+  std::int64_t eval_examples = 0;       // server test subset; 0: the whole test set
+  std::uint64_t data_seed = 0;          // the problems themselves; the split follows the run seed
+  std::int64_t context = 128;           // a problem and its answer must fit
+
+  // Throws ConfigError for an unknown task or partition, or a bad size.
+  void validate() const;
+};
+
+// Token sequences for next-token training on answers only: inputs are
+// prompt + answer + <|endoftext|> without its last token, labels the next
+// token where it is part of the answer (or the final <|endoftext|>) and -100
+// (ignored) on the prompt and padding. Padded with <|endoftext|>.
+data::Examples encode_for_training(const std::vector<WordProblem>& problems);
+
+// A client's train share and its test split (same task mix), or the
+// server's test set (train empty), as problems and as training sequences.
+struct RoleData {
+  std::vector<WordProblem> train_problems;
+  std::vector<WordProblem> test_problems;
+  data::Examples train;
+  data::Examples test;
+};
+RoleData load_role_data(const TaskOptions& options, const ModelContext& context);
+
+}  // namespace lorafed::gpt

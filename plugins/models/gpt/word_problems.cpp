@@ -1,0 +1,114 @@
+#include "word_problems.hpp"
+
+#include <random>
+#include <unordered_set>
+
+#include "lorafed/error.hpp"
+
+namespace lorafed::gpt {
+namespace {
+
+const std::vector<std::string> kNames = {"Ann", "Ben", "Cara", "Dan", "Eve", "Finn", "Gia", "Hal"};
+const std::vector<std::string> kItems = {"apples", "pens",  "books",  "coins",
+                                         "eggs",   "cards", "shells", "stamps"};
+
+std::int64_t uniform(std::mt19937_64& rng, std::int64_t low, std::int64_t high) {
+  return std::uniform_int_distribution<std::int64_t>(low, high)(rng);
+}
+
+const std::string& pick(std::mt19937_64& rng, const std::vector<std::string>& pool) {
+  return pool[static_cast<std::size_t>(
+      uniform(rng, 0, static_cast<std::int64_t>(pool.size()) - 1))];
+}
+
+// One random problem of `type`: its question and its answer.
+std::pair<std::string, std::int64_t> draw(std::int64_t type, std::int64_t max_operand,
+                                          std::mt19937_64& rng) {
+  const std::string& name = pick(rng, kNames);
+  const std::string& items = pick(rng, kItems);
+  const std::string n = " " + items;
+  const std::int64_t max_factor = std::min<std::int64_t>(9, max_operand);
+  switch (type) {
+    case 0: {  // add
+      const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
+      return {name + " has " + std::to_string(a) + n + " and gets " + std::to_string(b) +
+                  " more. How many" + n + " now?",
+              a + b};
+    }
+    case 1: {  // subtract
+      const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, a);
+      return {name + " has " + std::to_string(a) + n + " and gives away " + std::to_string(b) +
+                  ". How many" + n + " are left?",
+              a - b};
+    }
+    case 2: {  // multiply
+      const std::int64_t a = uniform(rng, 2, max_factor), b = uniform(rng, 2, max_factor);
+      return {name + " buys " + std::to_string(a) + " bags of " + std::to_string(b) + n +
+                  ". How many" + n + " in all?",
+              a * b};
+    }
+    case 3: {  // share
+      const std::int64_t a = uniform(rng, 2, max_factor), b = uniform(rng, 2, max_factor);
+      return {name + " shares " + std::to_string(a * b) + n + " among " + std::to_string(a) +
+                  " friends. How many each?",
+              b};
+    }
+    case 4: {  // two_step
+      const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
+      const std::int64_t c = uniform(rng, 1, a + b);
+      return {name + " has " + std::to_string(a) + n + ", gets " + std::to_string(b) +
+                  " more, then gives away " + std::to_string(c) + ". How many left?",
+              a + b - c};
+    }
+    case 5: {  // compare
+      const std::string& other = pick(rng, kNames);
+      const std::int64_t b = uniform(rng, 1, max_operand - 1), a = uniform(rng, b + 1, max_operand);
+      return {name + " has " + std::to_string(a) + n + " and " +
+                  (other == name ? std::string("Ida") : other) + " has " + std::to_string(b) +
+                  ". How many more has " + name + "?",
+              a - b};
+    }
+    case 6: {  // recall: read one of two numbers back
+      std::string other = pick(rng, kItems);
+      if (other == items) other = items == kItems[0] ? kItems[1] : kItems[0];
+      const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
+      return {name + " has " + std::to_string(a) + n + " and " + std::to_string(b) + " " + other +
+                  ". How many" + n + "?",
+              a};
+    }
+    default:
+      throw Error("gpt model: no task type " + std::to_string(type));
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& task_types() {
+  static const std::vector<std::string> types = {"add",      "subtract", "multiply", "share",
+                                                 "two_step", "compare",  "recall"};
+  return types;
+}
+
+std::vector<WordProblem> generate_problems(std::int64_t type, std::int64_t count,
+                                           std::int64_t max_operand, std::uint64_t seed,
+                                           const std::vector<WordProblem>& exclude) {
+  if (max_operand < 2) throw ConfigError("gpt model: max_operand must be at least 2");
+  std::unordered_set<std::string> seen;
+  for (const WordProblem& problem : exclude) seen.insert(problem.prompt);
+  std::mt19937_64 rng(seed);
+  std::vector<WordProblem> problems;
+  for (std::int64_t attempt = 0; static_cast<std::int64_t>(problems.size()) < count; ++attempt) {
+    if (attempt > 50 * count + 1000) {
+      throw ConfigError("gpt model: cannot draw " + std::to_string(count) + " distinct '" +
+                        task_types().at(type) + "' problems with max_operand " +
+                        std::to_string(max_operand) + "; ask for fewer or raise max_operand");
+    }
+    auto [question, answer] = draw(type, max_operand, rng);
+    std::string prompt = "Q: " + question + "\nA: ";
+    if (!seen.insert(prompt).second) continue;
+    problems.push_back(WordProblem{std::move(prompt), std::to_string(answer), type});
+  }
+  return problems;
+}
+
+}  // namespace lorafed::gpt
