@@ -211,9 +211,12 @@ TEST_CASE("a checkpoint that is not GPT-2's layout is refused, naming the tensor
 }
 
 TEST_CASE("the gpt forward pass equals an independent computation of one block", "[gpt]") {
-  const GptShape shape = tiny_shape(1);
-  const NamedTensors weights = random_weights(shape, 3);
-  const LoraGpt model(shape, weights, {});
+  // A generated one-block checkpoint, through the file format and back.
+  const NamedTensors weights = random_weights(tiny_shape(1), 3);
+  const fs::path file = fresh_directory("forward") / "model.safetensors";
+  write_checkpoint(file, tiny_shape(1), weights);
+  const Checkpoint checkpoint = read_checkpoint(file, GptShape{});
+  const LoraGpt model(checkpoint.shape, checkpoint.tensors, {});
   const at::Tensor tokens =
       at::tensor(std::vector<std::int64_t>{72, 105, 33, 256, 7, 200, 65}, at::kLong);
   const at::Tensor batched = model.forward(at::stack({tokens, tokens.flip(0)}));
