@@ -205,6 +205,9 @@ TEST_CASE("a checkpoint that is not GPT-2's layout is refused, naming the tensor
   NamedTensors extra = weights;
   extra["transformer.h.0.attn.q_proj.weight"] = at::zeros({8, 8});
   refused(extra, "'transformer.h.0.attn.q_proj.weight', which is not part of a GPT-2 model");
+  refused({{"transformer.wte.weight", weights.at("transformer.wte.weight")},
+           {"transformer.wpe.weight", weights.at("transformer.wpe.weight")}},
+          "has no transformer blocks");
   NamedTensors nan = weights;
   nan["transformer.ln_f.bias"][0] = std::nan("");
   refused(nan, "NaN");

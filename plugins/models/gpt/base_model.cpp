@@ -168,15 +168,22 @@ std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& option
   if (!options.checkpoint.empty()) {
     if (!std::filesystem::is_regular_file(options.checkpoint))
       throw ConfigError("gpt model: checkpoint '" + options.checkpoint.string() + "' not found");
+    // Every client of a process asks for the same file: hash it once per
+    // (path, size, modification time), not once per client.
+    const std::string file_key =
+        std::filesystem::absolute(options.checkpoint).string() + "|" +
+        std::to_string(std::filesystem::file_size(options.checkpoint)) + "|" +
+        std::to_string(
+            std::filesystem::last_write_time(options.checkpoint).time_since_epoch().count());
+    if (auto cached = loaded[file_key].lock()) return cached;
     const std::string fingerprint = file_fingerprint(options.checkpoint);
-    if (auto cached = loaded[fingerprint].lock()) return cached;
     Checkpoint checkpoint = read_checkpoint(options.checkpoint, options.shape);
     auto model = std::make_shared<BaseModel>(
         BaseModel{checkpoint.shape, std::move(checkpoint.tensors), fingerprint});
     spdlog::info("loaded the gpt base from {} ({} blocks × {} wide, {} heads, vocabulary {})",
                  options.checkpoint.string(), model->shape.n_layer, model->shape.n_embd,
                  model->shape.n_head, model->shape.vocab_size);
-    loaded[fingerprint] = model;
+    loaded[file_key] = model;
     return model;
   }
 

@@ -144,6 +144,7 @@ Checkpoint read_checkpoint(const std::filesystem::path& file, const GptShape& fa
   shape.n_embd = wte.size(1);
   shape.context = wpe.size(0);
   shape.n_layer = count_blocks(tensors);
+  if (shape.n_layer == 0) throw FormatError(where + " has no transformer blocks (h.0...)");
   read_head_settings(file, loaded.metadata, shape);
   shape.validate();
   if (lm_head.defined() && !(lm_head.sizes() == wte.sizes() && at::equal(lm_head, wte))) {

@@ -119,13 +119,11 @@ torch::Tensor LoraGpt::project(const std::string& name, const torch::Tensor& inp
   const Projection& projection = projections_.at(name);
   const torch::Tensor& w =
       projection.merged.defined() ? projection.merged : weight(name + ".weight");
-  torch::Tensor output =
-      torch::addmm(weight(name + ".bias"), input.reshape({-1, input.size(-1)}), w);
+  const torch::Tensor rows = input.reshape({-1, input.size(-1)});
+  torch::Tensor output = torch::addmm(weight(name + ".bias"), rows, w);
   if (projection.lora_a.defined()) {
     const double scale = alpha_ / static_cast<double>(projection.lora_a.size(0));
-    output = output +
-             scale * F::linear(F::linear(input.reshape({-1, input.size(-1)}), projection.lora_a),
-                               projection.lora_b);
+    output = output + scale * F::linear(F::linear(rows, projection.lora_a), projection.lora_b);
   }
   auto sizes = input.sizes().vec();
   sizes.back() = w.size(1);
