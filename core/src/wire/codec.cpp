@@ -337,7 +337,12 @@ Message encode(const Envelope& envelope, const EncodeOptions& options) {
   return Message{envelope.recipient, planner.finish(std::move(head))};
 }
 
-Envelope decode(const Message& message, const DecodeLimits& limits) {
+namespace {
+
+// Frame 0 checked and read in place; `aligned_copy` holds it when the frame
+// itself is not aligned enough for FlatBuffers, and must outlive the result.
+const fb::Envelope& verified_envelope(const Message& message, const DecodeLimits& limits,
+                                      std::vector<std::byte>& aligned_copy) {
   if (message.frames.empty()) malformed("message has no frames");
   const Frame& head = message.frames[0];
   for (std::size_t i = 0; i < message.frames.size(); ++i) {
@@ -350,7 +355,6 @@ Envelope decode(const Message& message, const DecodeLimits& limits) {
   }
   // FlatBuffers reads scalars in place, so the envelope must be aligned;
   // received frames normally are, a copy makes sure.
-  std::vector<std::byte> aligned_copy;
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(head.data);
   if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(std::uint64_t) != 0) {
     aligned_copy.assign(head.data, head.data + head.size);
@@ -369,6 +373,25 @@ Envelope decode(const Message& message, const DecodeLimits& limits) {
     malformed("envelope announces " + std::to_string(envelope.frame_count()) + " frames but " +
               std::to_string(message.frames.size()) + " arrived");
   }
+  return envelope;
+}
+
+}  // namespace
+
+Header decode_header(const Message& message, const DecodeLimits& limits) {
+  std::vector<std::byte> aligned_copy;
+  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
+  const auto type = static_cast<int>(envelope.body_type());
+  if (type < static_cast<int>(fb::Body::Register) || type > static_cast<int>(fb::Body::Error)) {
+    malformed("unknown message body type");
+  }
+  return Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
+                static_cast<BodyKind>(type - static_cast<int>(fb::Body::Register))};
+}
+
+Envelope decode(const Message& message, const DecodeLimits& limits) {
+  std::vector<std::byte> aligned_copy;
+  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
   Envelope decoded;
   decoded.round = envelope.round();
   decoded.sender = str(envelope.sender());

@@ -36,6 +36,19 @@ Message encode(const Envelope& envelope, const EncodeOptions& options = {});
 // suitably aligned frame is not copied.
 Envelope decode(const Message& message, const DecodeLimits& limits = {});
 
+// What a relay needs to route a message without reading its tensors.
+struct Header {
+  std::uint32_t round = 0;
+  std::string sender;
+  std::string recipient;
+  BodyKind kind = BodyKind::kHeartbeat;
+};
+
+// The checks of decode() that need only frame 0 and the frame sizes
+// (verification, version, frame count, frame size limit); throws
+// DecodeError. The tensor entries are not read.
+Header decode_header(const Message& message, const DecodeLimits& limits = {});
+
 // Bytes of all frames of a message (for traffic accounting).
 std::uint64_t message_bytes(const Message& message);
 

@@ -2,12 +2,19 @@
 
 namespace lorafed::wire {
 
+namespace {
+constexpr const char* kNames[] = {"Register",    "FitIns",      "FitRes",
+                                  "EvaluateIns", "EvaluateRes", "Heartbeat",
+                                  "Reconnect",   "Shutdown",    "Error"};
+static_assert(std::variant_size_v<Body> == std::size(kNames));
+}  // namespace
+
 const char* body_name(const Body& body) {
-  static constexpr const char* kNames[] = {"Register",    "FitIns",      "FitRes",
-                                           "EvaluateIns", "EvaluateRes", "Heartbeat",
-                                           "Reconnect",   "Shutdown",    "Error"};
-  static_assert(std::variant_size_v<Body> == std::size(kNames));
   return kNames[body.index()];
+}
+
+const char* body_name(BodyKind kind) {
+  return kNames[static_cast<std::size_t>(kind)];
 }
 
 NamedTensors take_prefixed(NamedTensors& tensors, const std::string& prefix) {

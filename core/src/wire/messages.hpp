@@ -51,6 +51,8 @@ enum class ErrorCode : std::uint16_t {
   kTooLarge = 5,
   kClientFailure = 6,
   kNotRegistered = 7,
+  kDisconnected = 8,
+  kRefused = 9,
 };
 struct ErrorBody {
   ErrorCode code = ErrorCode::kUnknown;
@@ -60,8 +62,25 @@ struct ErrorBody {
 using Body = std::variant<RegisterBody, FitInsBody, FitResBody, EvaluateInsBody, EvaluateResBody,
                           HeartbeatBody, ReconnectBody, ShutdownBody, ErrorBody>;
 
+// The alternatives of Body, in order: what a header says a message holds.
+enum class BodyKind : std::uint8_t {
+  kRegister,
+  kFitIns,
+  kFitRes,
+  kEvaluateIns,
+  kEvaluateRes,
+  kHeartbeat,
+  kReconnect,
+  kShutdown,
+  kError,
+};
+inline BodyKind kind_of(const Body& body) {
+  return static_cast<BodyKind>(body.index());
+}
+
 // "Register", "FitIns", ...: for log lines and errors.
 const char* body_name(const Body& body);
+const char* body_name(BodyKind kind);
 
 // One protocol message before encoding or after decoding.
 struct Envelope {
