@@ -7,6 +7,7 @@
 
 #include "cli/aggregate_command.hpp"
 #include "cli/inspect_command.hpp"
+#include "cli/keygen_command.hpp"
 #include "cli/new_command.hpp"
 #include "cli/plugins_command.hpp"
 #include "cli/report_command.hpp"
@@ -74,9 +75,30 @@ int main(int argc, char** argv) {
       app.add_subcommand("simulate", "run server and N virtual clients in one process");
   add_run_options(*simulate, simulate_options);
 
+  std::string simulate_resume;
+  simulate
+      ->add_option("--resume", simulate_resume,
+                   "continue the run in this output folder after its last checkpointed round")
+      ->check(CLI::ExistingDirectory);
+
   RunOptions server_options;
+  std::string server_resume;
   CLI::App* server = app.add_subcommand("server", "run the server of a federation");
   add_run_options(*server, server_options);
+  server
+      ->add_option("--resume", server_resume,
+                   "continue the run in this output folder after its last checkpointed round")
+      ->check(CLI::ExistingDirectory);
+
+  RunOptions broker_options;
+  CLI::App* broker = app.add_subcommand(
+      "broker", "run the message broker that the server and the clients connect to");
+  add_run_options(*broker, broker_options);
+
+  std::string keygen_name;
+  CLI::App* keygen = app.add_subcommand(
+      "keygen", "write a CURVE key pair: NAME.key (secret, mode 600) and NAME.pub");
+  keygen->add_option("NAME", keygen_name, "path and stem of the key files")->required();
 
   RunOptions client_options;
   std::int64_t client_index = -1;
@@ -161,17 +183,23 @@ int main(int argc, char** argv) {
     const lorafed::PluginRegistry registry;
     if (*simulate) {
       auto config = load(simulate_options);
-      auto summary = lorafed::run_simulation(config, registry);
+      if (!simulate_resume.empty()) config.output_dir = simulate_resume;
+      auto summary = lorafed::run_simulation(config, registry, simulate_resume);
       summary["output_dir"] = config.output_dir.string();
       print_summary(summary);
     } else if (*server) {
       auto config = load(server_options);
-      auto summary = lorafed::run_server(config, registry);
+      if (!server_resume.empty()) config.output_dir = server_resume;
+      auto summary = lorafed::run_server(config, registry, server_resume);
       summary["output_dir"] = config.output_dir.string();
       print_summary(summary);
     } else if (*client) {
       auto config = load(client_options);
       return lorafed::run_client(config, registry, client_index) ? 0 : 3;
+    } else if (*broker) {
+      lorafed::run_broker(load(broker_options), registry);
+    } else if (*keygen) {
+      return lorafed::cli::keygen(keygen_name, std::cout);
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
     } else if (*report) {

@@ -54,6 +54,10 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
     throw_config_error(federation, "min_fit_clients", "must not exceed num_clients");
   }
   config.round_timeout_s = positive<double>(federation, "round_timeout_s", config.round_timeout_s);
+  config.min_fit_results = positive<std::int64_t>(federation, "min_fit_results", 1);
+  if (config.min_fit_results > config.num_clients) {
+    throw_config_error(federation, "min_fit_results", "must not exceed num_clients");
+  }
   config.registration_timeout_s =
       positive<double>(federation, "registration_timeout_s", config.registration_timeout_s);
   config.evaluate_every = static_cast<int>(federation.get<std::int64_t>("evaluate_every", 1));
@@ -68,8 +72,31 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
 
   config.train = TrainOptions::from_config(doc.section("train"));
   config.simulation_threads = positive<std::int64_t>(doc.section("simulation"), "threads", 2);
-  config.server_silence_timeout_s = positive<double>(
-      doc.section("client"), "server_silence_timeout_s", config.server_silence_timeout_s);
+  const ConfigTable client = doc.section("client");
+  config.server_silence_timeout_s =
+      positive<double>(client, "server_silence_timeout_s", config.server_silence_timeout_s);
+  config.reconnect_backoff_s =
+      positive<double>(client, "reconnect_backoff_s", config.reconnect_backoff_s);
+  config.reconnect_backoff_max_s =
+      positive<double>(client, "reconnect_backoff_max_s", config.reconnect_backoff_max_s);
+  if (config.reconnect_backoff_max_s < config.reconnect_backoff_s) {
+    throw_config_error(client, "reconnect_backoff_max_s", "must be at least reconnect_backoff_s");
+  }
+
+  const ConfigTable broker = doc.section("broker");
+  config.broker_embedded = broker.get<bool>("embedded", config.broker_embedded);
+  config.broker_server_endpoint =
+      broker.get<std::string>("server_endpoint", config.broker_server_endpoint);
+  config.heartbeat_interval_s =
+      positive<double>(broker, "heartbeat_interval_s", config.heartbeat_interval_s);
+  config.heartbeat_timeout_s =
+      positive<double>(broker, "heartbeat_timeout_s", config.heartbeat_timeout_s);
+  if (config.heartbeat_timeout_s < 2 * config.heartbeat_interval_s) {
+    throw_config_error(broker, "heartbeat_timeout_s",
+                       "must be at least twice heartbeat_interval_s, or live clients are lost "
+                       "between two heartbeats");
+  }
+  config.checkpoint = doc.section("checkpoint").get<bool>("enabled", config.checkpoint);
 
   config.status_listen = doc.section("status").get<std::string>("listen", "");
 

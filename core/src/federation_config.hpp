@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -26,6 +27,7 @@ struct FederationConfig {
   std::int64_t min_fit_clients = 1;
   std::int64_t min_available_clients = 0;  // 0: all num_clients
   double round_timeout_s = 600;
+  std::int64_t min_fit_results = 1;  // fewer results: the round is not aggregated
   double registration_timeout_s = 120;
   int evaluate_every = 1;
   std::filesystem::path output_dir;
@@ -43,6 +45,17 @@ struct FederationConfig {
 
   // [client]
   double server_silence_timeout_s = 600;
+  double reconnect_backoff_s = 0.5;
+  double reconnect_backoff_max_s = 10;
+
+  // [broker] (docs/deployment.md)
+  bool broker_embedded = true;  // false: connect to a `lorafed broker` at broker_server_endpoint
+  std::string broker_server_endpoint = "tcp://127.0.0.1:7701";
+  double heartbeat_interval_s = 1;
+  double heartbeat_timeout_s = 10;
+
+  // [checkpoint]
+  bool checkpoint = true;  // <out>/checkpoint after every round, for --resume
 
   // [status]: the server's HTTP status endpoint, "host:port"; empty: off
   std::string status_listen;
@@ -65,6 +78,13 @@ struct FederationConfig {
                                const std::vector<std::string>& overrides = {});
 
   std::int64_t client_rank(std::int64_t client_index) const;
+  std::chrono::milliseconds heartbeat_interval() const {
+    return milliseconds(heartbeat_interval_s);
+  }
+  std::chrono::milliseconds heartbeat_timeout() const { return milliseconds(heartbeat_timeout_s); }
+  static std::chrono::milliseconds milliseconds(double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+  }
   static std::string client_id(std::int64_t client_index);
 };
 

@@ -5,9 +5,21 @@
 
 namespace lorafed {
 
-MetricsWriter::MetricsWriter(const std::filesystem::path& output_dir) : output_dir_(output_dir) {
+MetricsWriter::MetricsWriter(const std::filesystem::path& output_dir, int keep_through_round)
+    : output_dir_(output_dir) {
   std::filesystem::create_directories(output_dir_);
-  lines_.open(output_dir_ / "metrics.jsonl", std::ios::trunc);
+  const std::filesystem::path path = output_dir_ / "metrics.jsonl";
+  if (keep_through_round >= 0) {
+    std::string kept;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (record.is_discarded()) continue;  // a line cut short by the crash
+      if (record.value("round", 0) <= keep_through_round) kept += line + '\n';
+    }
+    write_file_atomically(path, [&kept](std::ostream& out) { out << kept; });
+  }
+  lines_.open(path, keep_through_round >= 0 ? std::ios::app : std::ios::trunc);
   if (!lines_) throw Error("cannot write '" + (output_dir_ / "metrics.jsonl").string() + "'");
 }
 

@@ -13,7 +13,10 @@ namespace lorafed {
 // run keeps what it measured; <out>/summary.json at the end, written atomically.
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::filesystem::path& output_dir);
+  // A new metrics.jsonl; or, resuming after round `keep_through_round`, the
+  // existing one without the lines of later rounds (a crashed run's partial
+  // round), appended to from there.
+  explicit MetricsWriter(const std::filesystem::path& output_dir, int keep_through_round = -1);
 
   void record(const nlohmann::json& line);
   void write_summary(const nlohmann::json& summary);

@@ -3,9 +3,12 @@
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "lorafed/error.hpp"
+#include "src/broker/broker.hpp"
 #include "src/client/client_host.hpp"
 #include "src/federation_plugins.hpp"
 #include "src/metrics_writer.hpp"
@@ -38,8 +41,19 @@ ClientHost::Options host_options(const FederationConfig& config, std::size_t thr
   options.threads = threads;
   options.encode = config.encode;
   options.limits = config.limits;
-  options.server_silence_timeout =
-      std::chrono::milliseconds(static_cast<std::int64_t>(config.server_silence_timeout_s * 1000));
+  options.heartbeat_interval = config.heartbeat_interval();
+  options.heartbeat_timeout = config.heartbeat_timeout();
+  options.reconnect_backoff = FederationConfig::milliseconds(config.reconnect_backoff_s);
+  options.reconnect_backoff_max = FederationConfig::milliseconds(config.reconnect_backoff_max_s);
+  options.server_silence_timeout = FederationConfig::milliseconds(config.server_silence_timeout_s);
+  return options;
+}
+
+BrokerOptions broker_options(const FederationConfig& config) {
+  BrokerOptions options;
+  options.heartbeat_interval = config.heartbeat_interval();
+  options.heartbeat_timeout = config.heartbeat_timeout();
+  options.limits = config.limits;
   return options;
 }
 
@@ -58,11 +72,63 @@ class StatusEndpoint {
   std::unique_ptr<StatusServer> server_;  // after board_: stops serving before it goes
 };
 
+// The broker on a thread of this process (the default): clients connect to
+// [transport] endpoint, the server to a private in-process endpoint.
+class EmbeddedBroker {
+ public:
+  EmbeddedBroker(Transport& transport, const FederationConfig& config) {
+    static std::atomic<int> instances{0};
+    server_endpoint_ = "inproc://lorafed-broker-" + std::to_string(instances++);
+    clients_ = transport.bind(config.endpoint);
+    server_ = transport.bind(server_endpoint_);
+    broker_ = std::make_unique<Broker>(*clients_, *server_, broker_options(config));
+    thread_ = std::thread([this] { broker_->run(stop_); });
+  }
+  ~EmbeddedBroker() {
+    stop_ = true;
+    thread_.join();
+  }
+  EmbeddedBroker(const EmbeddedBroker&) = delete;
+  EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
+
+  const std::string& server_endpoint() const { return server_endpoint_; }
+
+ private:
+  std::string server_endpoint_;
+  std::unique_ptr<Channel> clients_;
+  std::unique_ptr<Channel> server_;
+  std::unique_ptr<Broker> broker_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The checkpoint to resume from, or none; the run's output goes to `resume_dir`.
+std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_dir,
+                                          const FederationConfig& config, const ModelSpec& spec) {
+  if (resume_dir.empty()) return std::nullopt;
+  return Checkpoint::read(resume_dir / "checkpoint", Orchestrator::identity(config, spec));
+}
+
+// Runs the orchestrator over `channel`, writing to the configured output
+// folder (fresh) or continuing `checkpoint`'s run there.
+nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugins& plugins,
+                           std::shared_ptr<ModelBackend> evaluator, Channel& channel,
+                           std::optional<Checkpoint> checkpoint) {
+  MetricsWriter metrics(config.output_dir, checkpoint ? checkpoint->round : -1);
+  Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel,
+                            metrics);
+  if (checkpoint) orchestrator.set_resume(std::move(*checkpoint));
+  StatusEndpoint status(config, orchestrator);
+  return orchestrator.run();
+}
+
 }  // namespace
 
-nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry) {
+nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
+                              const std::filesystem::path& resume_dir) {
   FederationPlugins plugins(config, registry);
   auto evaluator = plugins.make_model(server_context(config));
+  std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
   std::vector<std::shared_ptr<VirtualClient>> clients;
   for (std::int64_t index = 0; index < config.num_clients; ++index) {
     clients.push_back(make_client(config, plugins, index));
@@ -72,18 +138,16 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
                config.simulation_threads, config.transport_name, config.endpoint);
 
   auto transport = plugins.transport();
-  std::unique_ptr<Channel> server_channel = transport->bind(config.endpoint);
+  EmbeddedBroker broker(*transport, config);
+  std::unique_ptr<Channel> server_channel =
+      transport->connect(broker.server_endpoint(), wire::kServerId);
   std::unique_ptr<Channel> client_channel = transport->connect(config.endpoint, "simulation");
   ClientHost host(std::move(clients), *client_channel,
                   host_options(config, static_cast<std::size_t>(config.simulation_threads)));
   std::thread host_thread([&host] { host.run(); });
-
-  MetricsWriter metrics(config.output_dir);
-  Orchestrator orchestrator(config, plugins.make_strategy(), evaluator, *server_channel, metrics);
-  StatusEndpoint status(config, orchestrator);
   nlohmann::json summary;
   try {
-    summary = orchestrator.run();
+    summary = orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint));
   } catch (...) {
     host.request_stop();
     host_thread.join();
@@ -93,7 +157,8 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
   return summary;
 }
 
-nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry) {
+nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry,
+                          const std::filesystem::path& resume_dir) {
   if (config.transport_name == "inproc") {
     throw ConfigError(
         "[transport] name = \"inproc\" works only inside one process: use `lorafed simulate`, "
@@ -102,11 +167,42 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
   FederationPlugins plugins(config, registry);
   auto evaluator = plugins.make_model(server_context(config));
   plugins.reject_unknown_keys();
-  std::unique_ptr<Channel> channel = plugins.transport()->bind(config.endpoint);
-  MetricsWriter metrics(config.output_dir);
-  Orchestrator orchestrator(config, plugins.make_strategy(), evaluator, *channel, metrics);
-  StatusEndpoint status(config, orchestrator);
-  return orchestrator.run();
+  std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
+  auto transport = plugins.transport();
+  std::unique_ptr<EmbeddedBroker> broker;
+  std::unique_ptr<Channel> channel;
+  if (config.broker_embedded) {
+    broker = std::make_unique<EmbeddedBroker>(*transport, config);
+    channel = transport->connect(broker->server_endpoint(), wire::kServerId);
+  } else {
+    spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
+    channel = transport->connect(config.broker_server_endpoint, wire::kServerId);
+  }
+  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint));
+}
+
+namespace {
+std::atomic<bool> broker_stop{false};
+void stop_broker(int) {
+  broker_stop = true;
+}
+}  // namespace
+
+void run_broker(const FederationConfig& config, const PluginRegistry& registry) {
+  if (config.transport_name == "inproc") {
+    throw ConfigError("[transport] name = \"inproc\" cannot serve other processes: use \"zmq\"");
+  }
+  FederationPlugins plugins(config, registry);
+  auto transport = plugins.transport();
+  std::unique_ptr<Channel> clients = transport->bind(config.endpoint);
+  std::unique_ptr<Channel> server = transport->bind(config.broker_server_endpoint);
+  spdlog::info("broker: clients on {}, the server on {}", config.endpoint,
+               config.broker_server_endpoint);
+  std::signal(SIGINT, stop_broker);
+  std::signal(SIGTERM, stop_broker);
+  Broker broker(*clients, *server, broker_options(config));
+  broker.run(broker_stop);
+  spdlog::info("broker: stopped");
 }
 
 bool run_client(const FederationConfig& config, const PluginRegistry& registry,

@@ -3,18 +3,29 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <filesystem>
 
 #include "src/federation_config.hpp"
 #include "src/plugin_registry.hpp"
 
 namespace lorafed {
 
-// `lorafed simulate`: the server and every client in this process, clients
-// on a pool of [simulation] threads, over the configured transport.
-nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry);
+// `lorafed simulate`: the server, the broker and every client in this
+// process, clients on a pool of [simulation] threads, over the configured
+// transport. With `resume_dir`, continues the run whose output folder it is
+// after its last checkpointed round.
+nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
+                              const std::filesystem::path& resume_dir = {});
 
-// `lorafed server`: binds the endpoint and runs the federation.
-nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry);
+// `lorafed server`: runs the federation, with the broker embedded (clients
+// connect to [transport] endpoint) or, with [broker] embedded = false,
+// through a `lorafed broker` at [broker] server_endpoint.
+nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry,
+                          const std::filesystem::path& resume_dir = {});
+
+// `lorafed broker`: clients connect to [transport] endpoint, the server to
+// [broker] server_endpoint; runs until SIGINT or SIGTERM.
+void run_broker(const FederationConfig& config, const PluginRegistry& registry);
 
 // `lorafed client --id K`: serves client K until the server shuts it down
 // (true) or falls silent (false).

@@ -14,7 +14,18 @@ ClientHost::ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Chan
 }
 
 void ClientHost::send(const wire::Envelope& envelope) {
-  channel_.send(wire::encode(envelope, options_.encode));
+  send(wire::encode(envelope, options_.encode));
+}
+
+void ClientHost::send(Message message) {
+  // A message the transport cannot take now (the broker is unreachable) is
+  // dropped: registrations are sent again while the broker stays silent, and
+  // the server closes a round without a result that never came.
+  try {
+    channel_.send(std::move(message));
+  } catch (const std::exception& error) {
+    spdlog::warn("could not send to the broker: {}", error.what());
+  }
 }
 
 void ClientHost::flush_outbox() {
@@ -23,78 +34,130 @@ void ClientHost::flush_outbox() {
     std::lock_guard lock(outbox_mutex_);
     ready.swap(outbox_);
   }
-  for (Message& message : ready) channel_.send(std::move(message));
+  for (Message& message : ready) send(std::move(message));
+}
+
+void ClientHost::register_all() {
+  for (const auto& [id, client] : clients_) send(client->registration());
+}
+
+void ClientHost::send_heartbeats() {
+  for (const auto& [id, client] : clients_) {
+    send(wire::Envelope{0, id, wire::kServerId, wire::HeartbeatBody{}, {}});
+  }
 }
 
 bool ClientHost::run() {
   // One LibTorch thread per worker: clients train in parallel, and a client's
   // numbers do not depend on how many others share the process.
   ThreadPool pool(options_.threads, [] { at::set_num_threads(1); });
-  for (const auto& [id, client] : clients_) send(client->registration());
+  register_all();
 
-  auto last_heard = std::chrono::steady_clock::now();
-  bool shutdown = false;
-  while (!shutdown && !stop_requested_) {
+  auto last_heard = Clock::now();
+  auto next_heartbeat = Clock::now() + options_.heartbeat_interval;
+  auto backoff = options_.reconnect_backoff;
+  bool reconnecting = false;  // the broker fell silent; registering again after backoff
+  auto next_registration = Clock::now();
+  while (!shutdown_ && !stop_requested_) {
     flush_outbox();
     std::optional<Message> message = channel_.receive(std::chrono::milliseconds(5));
-    if (!message) {
-      if (std::chrono::steady_clock::now() - last_heard > options_.server_silence_timeout &&
-          in_flight_ == 0) {
-        spdlog::error(
-            "no message from the server for {}s (client.server_silence_timeout_s); giving up",
-            std::chrono::duration_cast<std::chrono::seconds>(options_.server_silence_timeout)
-                .count());
-        return false;
+    const auto now = Clock::now();
+    if (now >= next_heartbeat) {
+      if (!reconnecting) send_heartbeats();  // registrations go out instead
+      next_heartbeat = now + options_.heartbeat_interval;
+    }
+    if (message) {
+      if (reconnecting) spdlog::info("the broker answers again");
+      last_heard = now;
+      reconnecting = false;
+      backoff = options_.reconnect_backoff;
+      handle(std::move(*message), pool);
+      continue;
+    }
+    bool idle;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      idle = in_flight_.empty();
+    }
+    if (now - last_heard > options_.server_silence_timeout && idle) {
+      spdlog::error(
+          "no message from the server for {}s (client.server_silence_timeout_s); giving up",
+          std::chrono::duration_cast<std::chrono::seconds>(options_.server_silence_timeout)
+              .count());
+      return false;
+    }
+    if (now - last_heard > options_.heartbeat_timeout) {
+      if (!reconnecting) {
+        spdlog::warn("nothing from the broker for {}s (broker.heartbeat_timeout_s); reconnecting",
+                     std::chrono::duration_cast<std::chrono::seconds>(now - last_heard).count());
+        reconnecting = true;
+        next_registration = now;
       }
-      continue;
-    }
-    last_heard = std::chrono::steady_clock::now();
-    wire::Envelope envelope;
-    try {
-      envelope = wire::decode(*message, options_.limits);
-    } catch (const wire::DecodeError& error) {
-      spdlog::warn("dropping an undecodable message from the server: {}", error.what());
-      continue;
-    }
-    if (std::holds_alternative<wire::FitInsBody>(envelope.body) ||
-        std::holds_alternative<wire::EvaluateInsBody>(envelope.body)) {
-      const auto client = clients_.find(envelope.recipient);
-      if (client == clients_.end()) {
-        spdlog::warn("instruction for '{}', which this host does not serve", envelope.recipient);
-        continue;
+      if (now >= next_registration) {
+        register_all();
+        next_registration = now + backoff;
+        backoff = std::min(backoff * 2, options_.reconnect_backoff_max);
       }
-      ++in_flight_;
-      pool.submit([this, client = client->second, instruction = std::move(envelope)] {
-        Message reply = wire::encode(client->handle(instruction), options_.encode);
-        {
-          std::lock_guard lock(outbox_mutex_);
-          outbox_.push_back(std::move(reply));
-        }
-        --in_flight_;
-      });
-      continue;
     }
-    std::visit(
-        [&](const auto& body) {
-          using Body = std::decay_t<decltype(body)>;
-          if constexpr (std::is_same_v<Body, wire::ShutdownBody>) {
-            spdlog::info("server: shutdown ({})", body.reason);
-            shutdown = true;
-          } else if constexpr (std::is_same_v<Body, wire::ErrorBody>) {
-            spdlog::warn("server error for '{}': {}", envelope.recipient, body.text);
-            if (body.code == wire::ErrorCode::kNotRegistered) {
-              if (const auto client = clients_.find(envelope.recipient); client != clients_.end()) {
-                send(client->second->registration());
-              }
-            }
-          } else if constexpr (std::is_same_v<Body, wire::ReconnectBody>) {
-            for (const auto& [id, client] : clients_) send(client->registration());
-          }
-        },
-        envelope.body);
   }
   flush_outbox();
-  return true;
+  return shutdown_;
+}
+
+void ClientHost::handle(const Message& message, ThreadPool& pool) {
+  wire::Envelope envelope;
+  try {
+    envelope = wire::decode(message, options_.limits);
+  } catch (const wire::DecodeError& error) {
+    spdlog::warn("dropping an undecodable message from the server: {}", error.what());
+    return;
+  }
+  if (std::holds_alternative<wire::FitInsBody>(envelope.body) ||
+      std::holds_alternative<wire::EvaluateInsBody>(envelope.body)) {
+    const auto client = clients_.find(envelope.recipient);
+    if (client == clients_.end()) {
+      spdlog::warn("instruction for '{}', which this host does not serve", envelope.recipient);
+      return;
+    }
+    auto key = std::make_tuple(envelope.recipient, envelope.round, envelope.body.index());
+    {
+      std::lock_guard lock(outbox_mutex_);
+      if (!in_flight_.insert(key).second) {
+        spdlog::debug("{}: {} of round {} is already being carried out", envelope.recipient,
+                      wire::body_name(envelope.body), envelope.round);
+        return;
+      }
+    }
+    pool.submit([this, client = client->second, key, instruction = std::move(envelope)] {
+      Message reply = wire::encode(client->handle(instruction), options_.encode);
+      std::lock_guard lock(outbox_mutex_);
+      outbox_.push_back(std::move(reply));
+      in_flight_.erase(key);
+    });
+    return;
+  }
+  std::visit(
+      [&](const auto& body) {
+        using Body = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<Body, wire::ShutdownBody>) {
+          spdlog::info("server: shutdown ({})", body.reason);
+          shutdown_ = true;
+        } else if constexpr (std::is_same_v<Body, wire::ErrorBody>) {
+          spdlog::warn("server error for '{}': {}", envelope.recipient, body.text);
+          if (body.code == wire::ErrorCode::kRefused) {
+            spdlog::error("{}: the server refuses it: {}", envelope.recipient, body.text);
+            clients_.erase(envelope.recipient);
+            if (clients_.empty()) stop_requested_ = true;
+          } else if (body.code == wire::ErrorCode::kNotRegistered) {
+            if (const auto client = clients_.find(envelope.recipient); client != clients_.end()) {
+              send(client->second->registration());
+            }
+          }
+        } else if constexpr (std::is_same_v<Body, wire::ReconnectBody>) {
+          register_all();
+        }
+      },
+      envelope.body);
 }
 
 }  // namespace lorafed

@@ -6,7 +6,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "lorafed/transport.hpp"
@@ -14,6 +16,8 @@
 #include "src/wire/codec.hpp"
 
 namespace lorafed {
+
+class ThreadPool;
 
 // Serves one or more virtual clients over one channel to the server: a
 // `lorafed client` process hosts one, `lorafed simulate` hosts all of them
@@ -25,6 +29,15 @@ class ClientHost {
     std::size_t threads = 1;
     wire::EncodeOptions encode;
     wire::DecodeLimits limits;
+    // Heartbeats go out every interval, also while clients train. Nothing
+    // heard from the broker for heartbeat_timeout: the clients register
+    // again, after reconnect_backoff, doubling up to reconnect_backoff_max,
+    // until the broker answers.
+    std::chrono::milliseconds heartbeat_interval{1000};
+    std::chrono::milliseconds heartbeat_timeout{10'000};
+    std::chrono::milliseconds reconnect_backoff{500};
+    std::chrono::milliseconds reconnect_backoff_max{10'000};
+    // Nothing heard for this long (and nothing in training): give up.
     std::chrono::milliseconds server_silence_timeout{600'000};
   };
 
@@ -32,21 +45,31 @@ class ClientHost {
              Options options);
 
   // Registers every client, then serves instructions until the server says
-  // Shutdown (returns true) or stays silent past the timeout (returns false).
+  // Shutdown (returns true) or stays silent past server_silence_timeout
+  // (returns false). An instruction that is already being carried out (the
+  // broker delivered it again after a reconnect) is not started twice.
   bool run();
   // Makes run() return soon, from any thread (the simulation's server failed).
   void request_stop() { stop_requested_ = true; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   void send(const wire::Envelope& envelope);
+  void send(Message message);
+  void register_all();
+  void send_heartbeats();
   void flush_outbox();
+  void handle(const Message& message, ThreadPool& pool);
 
   std::map<std::string, std::shared_ptr<VirtualClient>> clients_;
   Channel& channel_;
   Options options_;
   std::mutex outbox_mutex_;
   std::deque<Message> outbox_;
-  std::atomic<int> in_flight_{0};
+  // (client id, round, kind) of each instruction being carried out.
+  std::set<std::tuple<std::string, std::uint32_t, std::size_t>> in_flight_;  // under outbox_mutex_
+  bool shutdown_ = false;
   std::atomic<bool> stop_requested_{false};
 };
 

@@ -51,4 +51,23 @@ nlohmann::json Accounting::summary() const {
   return summary;
 }
 
+nlohmann::json Accounting::save() const {
+  nlohmann::json saved;
+  for (const auto& [name, mean] :
+       {std::pair{"bytes", &bytes_per_client_}, std::pair{"flops", &flops_per_client_},
+        std::pair{"full_model_bytes", &full_model_bytes_per_client_}}) {
+    saved[name] = {mean->sum, mean->count};
+  }
+  return saved;
+}
+
+void Accounting::restore(const nlohmann::json& saved) {
+  for (const auto& [name, mean] :
+       {std::pair{"bytes", &bytes_per_client_}, std::pair{"flops", &flops_per_client_},
+        std::pair{"full_model_bytes", &full_model_bytes_per_client_}}) {
+    mean->sum = saved.at(name).at(0).get<double>();
+    mean->count = saved.at(name).at(1).get<std::int64_t>();
+  }
+}
+
 }  // namespace lorafed

@@ -24,6 +24,9 @@ class Accounting {
                            const BytesByClient& bytes_up);
   // Means over the rounds so far, for summary.json.
   nlohmann::json summary() const;
+  // The running sums, for checkpoints.
+  nlohmann::json save() const;
+  void restore(const nlohmann::json& saved);
 
  private:
   struct Mean {

@@ -57,6 +57,16 @@ class BestMetrics {
       if (!inserted && better) entry->second = Entry{number, round};
     }
   }
+  nlohmann::json save() const {
+    nlohmann::json saved = nlohmann::json::object();
+    for (const auto& [name, entry] : best_) saved[name] = {entry.value, entry.round};
+    return saved;
+  }
+  void restore(const nlohmann::json& saved) {
+    for (const auto& [name, entry] : saved.items()) {
+      best_[name] = Entry{entry.at(0).get<double>(), entry.at(1).get<int>()};
+    }
+  }
   nlohmann::json summary() const {
     nlohmann::json result = nlohmann::json::object();
     for (const auto& [name, entry] : best_) {
@@ -110,31 +120,61 @@ void Orchestrator::shutdown_clients(const std::string& reason) {
   }
 }
 
+nlohmann::json Orchestrator::identity(const FederationConfig& config, const ModelSpec& spec) {
+  return {{"strategy", config.strategy_name},  {"model", config.model_name},
+          {"model_id", spec.model_id},         {"seed", config.seed},
+          {"num_clients", config.num_clients}, {"alpha", config.alpha}};
+}
+
 nlohmann::json Orchestrator::run_rounds() {
-  const auto started = Clock::now();
   strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed});
 
   // Round 0 is the base model: the strategy's initial global product, or for
   // a personalised strategy the clients' own models before any training.
   const bool personalised = strategy_->personalised();
   nlohmann::json base;
-  if (!personalised) base = evaluate_global();
-  if (status_ != nullptr) status_->set_state("waiting for clients");
-  await_registrations();
-  if (status_ != nullptr) status_->set_state("running");
-  if (personalised) base = evaluate_round(0);
-  nlohmann::json base_record = base;
-  base_record.update({{"type", "round"}, {"round", 0}, {"elapsed_s", seconds_since(started)}});
-  metrics_.record(base_record);
-  spdlog::info("{}: {}", personalised ? "clients' models before training" : "base model",
-               base.contains("loss") ? describe_quality(base) : "(no client evaluated)");
-
-  nlohmann::json last = base;
+  nlohmann::json last;
   nlohmann::json last_federated;
   BestMetrics best;
-  best.add(0, base);
   std::vector<double> round_seconds;
-  for (int round = 1; round <= config_.rounds; ++round) {
+  int first_round = 1;
+  auto started = Clock::now();
+  if (resume_) {
+    strategy_->load_state(resume_->state);
+    const nlohmann::json& saved = resume_->progress;
+    base = saved.at("base");
+    last = saved.at("last");
+    last_federated = saved.at("last_federated");
+    best.restore(saved.at("best"));
+    round_seconds = saved.at("round_s").get<std::vector<double>>();
+    bytes_down_ = saved.at("bytes_down").get<std::uint64_t>();
+    bytes_up_ = saved.at("bytes_up").get<std::uint64_t>();
+    failures_total_ = saved.at("client_failures").get<std::int64_t>();
+    accounting_.restore(saved.at("accounting"));
+    started -= std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(saved.at("elapsed_s").get<double>()));
+    first_round = resume_->round + 1;
+    spdlog::info("resuming after round {} of {}", resume_->round, config_.rounds);
+    resume_.reset();  // the state is in the strategy now
+    if (status_ != nullptr) status_->set_state("waiting for clients");
+    await_registrations();
+    if (status_ != nullptr) status_->set_state("running");
+  } else {
+    if (!personalised) base = evaluate_global();
+    if (status_ != nullptr) status_->set_state("waiting for clients");
+    await_registrations();
+    if (status_ != nullptr) status_->set_state("running");
+    if (personalised) base = evaluate_round(0);
+    nlohmann::json base_record = base;
+    base_record.update({{"type", "round"}, {"round", 0}, {"elapsed_s", seconds_since(started)}});
+    metrics_.record(base_record);
+    spdlog::info("{}: {}", personalised ? "clients' models before training" : "base model",
+                 base.contains("loss") ? describe_quality(base) : "(no client evaluated)");
+    last = base;
+    best.add(0, base);
+  }
+
+  for (int round = first_round; round <= config_.rounds; ++round) {
     const auto round_started = Clock::now();
     nlohmann::json record = fit_round(round);
     const bool evaluated = config_.evaluate_every > 0 &&
@@ -158,6 +198,22 @@ nlohmann::json Orchestrator::run_rounds() {
     record["round_s"] = round_s;
     record["elapsed_s"] = seconds_since(started);
     metrics_.record(record);
+    if (config_.checkpoint) {
+      Checkpoint checkpoint{round,
+                            strategy_->state(),
+                            identity(config_, spec_),
+                            {{"base", base},
+                             {"last", last},
+                             {"last_federated", last_federated},
+                             {"best", best.save()},
+                             {"round_s", round_seconds},
+                             {"bytes_down", bytes_down_},
+                             {"bytes_up", bytes_up_},
+                             {"client_failures", failures_total_},
+                             {"accounting", accounting_.save()},
+                             {"elapsed_s", seconds_since(started)}}};
+      checkpoint.write(metrics_.output_dir() / "checkpoint");
+    }
     if (status_ != nullptr) {
       status_->record_round(record, bytes_down_, bytes_up_, failures_total_);
       publish_clients();
@@ -202,24 +258,34 @@ nlohmann::json Orchestrator::run_rounds() {
   return summary;
 }
 
-void Orchestrator::await_registrations() {
+std::vector<std::string> Orchestrator::alive_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, client] : clients_) {
+    if (client.alive) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::int64_t Orchestrator::await_clients(std::int64_t wanted) {
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(config_.registration_timeout_s));
-  spdlog::info("waiting for {} clients to register on {}", config_.min_available_clients,
-               config_.endpoint);
-  while (static_cast<std::int64_t>(clients_.size()) < config_.min_available_clients &&
-         Clock::now() < deadline) {
+  auto alive = [this] { return static_cast<std::int64_t>(alive_ids().size()); };
+  while (alive() < wanted && Clock::now() < deadline) {
     if (auto received = receive_until(deadline)) {
-      const auto& [peer, envelope, bytes] = *received;
-      if (!std::holds_alternative<wire::RegisterBody>(envelope.body)) {
-        send_error(peer, envelope.sender, wire::ErrorCode::kUnexpected,
-                   std::string("expected Register before anything else, got ") +
-                       wire::body_name(envelope.body));
-      }
+      // Results of a round that is over (a server restarted in mid-round).
+      spdlog::info("discarding {} from {} for round {} (no round is open)",
+                   wire::body_name(received->envelope.body), received->envelope.sender,
+                   received->envelope.round);
     }
   }
-  const auto registered = static_cast<std::int64_t>(clients_.size());
+  return alive();
+}
+
+void Orchestrator::await_registrations() {
+  spdlog::info("waiting for {} clients to register on {}", config_.min_available_clients,
+               config_.endpoint);
+  const std::int64_t registered = await_clients(config_.min_available_clients);
   if (registered < config_.min_available_clients) {
     if (registered < config_.min_fit_clients) {
       throw Error("only " + std::to_string(registered) + " of " +
@@ -233,7 +299,7 @@ void Orchestrator::await_registrations() {
   }
 }
 
-void Orchestrator::handle_register(const std::string& peer, const wire::Envelope& envelope) {
+void Orchestrator::handle_register(const wire::Envelope& envelope) {
   const auto& body = std::get<wire::RegisterBody>(envelope.body);
   const std::string& id = envelope.sender;
   std::string problem;
@@ -248,11 +314,12 @@ void Orchestrator::handle_register(const std::string& peer, const wire::Envelope
     problem = "num_examples must not be negative";
   if (!problem.empty()) {
     spdlog::warn("refusing registration of '{}': {}", id, problem);
-    send_error(peer, id, wire::ErrorCode::kNotRegistered, problem);
+    send_error(id, wire::ErrorCode::kRefused, problem);
     return;
   }
   const bool known = clients_.contains(id);
-  clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, peer};
+  if (known && !clients_.at(id).alive) spdlog::info("{} is back", id);
+  clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, true};
   failed_last_.erase(id);
   publish_clients();
   spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id,
@@ -260,41 +327,62 @@ void Orchestrator::handle_register(const std::string& peer, const wire::Envelope
 }
 
 std::optional<Orchestrator::Received> Orchestrator::receive_until(Clock::time_point deadline) {
-  const auto now = Clock::now();
+  auto now = Clock::now();
+  if (now >= next_heartbeat_) {
+    // The broker learns that the server is (still) there.
+    send(wire::kServerId,
+         wire::Envelope{0, wire::kServerId, wire::kServerId, wire::HeartbeatBody{}, {}});
+    next_heartbeat_ = now + config_.heartbeat_interval();
+  }
   if (now >= deadline) return std::nullopt;
   const auto wait = std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(200));
   std::optional<Message> message = channel_.receive(
       std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
   if (!message) return std::nullopt;
+  std::string sender;
   try {
+    sender = wire::decode_header(*message, config_.limits).sender;
     wire::Envelope envelope = wire::decode(*message, config_.limits);
     if (std::holds_alternative<wire::RegisterBody>(envelope.body)) {
-      handle_register(message->peer, envelope);
+      handle_register(envelope);
       return std::nullopt;
     }
-    return Received{message->peer, std::move(envelope), wire::message_bytes(*message)};
+    if (const auto* error = std::get_if<wire::ErrorBody>(&envelope.body);
+        error != nullptr && error->code == wire::ErrorCode::kDisconnected) {
+      if (const auto client = clients_.find(sender); client != clients_.end()) {
+        spdlog::warn("{} is lost ({})", sender, error->text);
+        client->second.alive = false;
+        publish_clients();
+      }
+      return std::nullopt;
+    }
+    return Received{std::move(envelope), wire::message_bytes(*message)};
   } catch (const wire::DecodeError& error) {
-    spdlog::warn("dropping an undecodable message ({} bytes): {}", wire::message_bytes(*message),
-                 error.what());
-    send_error(message->peer, "", error.code(), error.what());
+    spdlog::warn("dropping an undecodable message from '{}' ({} bytes): {}", sender,
+                 wire::message_bytes(*message), error.what());
+    if (!sender.empty()) send_error(sender, error.code(), error.what());
   }
   return std::nullopt;
 }
 
 std::uint64_t Orchestrator::send(const std::string& client_id, wire::Envelope envelope) {
   Message message = wire::encode(envelope, config_.encode);
-  message.peer = clients_.at(client_id).peer;
   const std::uint64_t bytes = wire::message_bytes(message);
-  channel_.send(std::move(message));
+  try {
+    channel_.send(std::move(message));
+  } catch (const std::exception& error) {
+    // The broker is unreachable; the client's result will not come and the
+    // round closes without it.
+    spdlog::warn("could not send {} to {}: {}", wire::body_name(envelope.body), client_id,
+                 error.what());
+    return 0;
+  }
   return bytes;
 }
 
-void Orchestrator::send_error(const std::string& peer, const std::string& client_id,
-                              wire::ErrorCode code, const std::string& text) {
-  wire::Envelope envelope{0, wire::kServerId, client_id, wire::ErrorBody{code, text}, {}};
-  Message message = wire::encode(envelope, config_.encode);
-  message.peer = peer;
-  channel_.send(std::move(message));
+void Orchestrator::send_error(const std::string& client_id, wire::ErrorCode code,
+                              const std::string& text) {
+  send(client_id, wire::Envelope{0, wire::kServerId, client_id, wire::ErrorBody{code, text}, {}});
 }
 
 Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::string>& client_ids,
@@ -305,12 +393,21 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
                                       std::chrono::duration<double>(config_.round_timeout_s));
   while (!pending.empty() && Clock::now() < deadline) {
     auto received = receive_until(deadline);
+    for (auto id = pending.begin(); id != pending.end();) {
+      if (clients_.at(*id).alive) {
+        ++id;
+        continue;
+      }
+      collected.failures.push_back(
+          Failure{*id, fmt::format("lost: no heartbeat within {:g}s (broker.heartbeat_timeout_s)",
+                                   config_.heartbeat_timeout_s)});
+      id = pending.erase(id);
+    }
     if (!received) continue;
-    auto& [peer, envelope, bytes] = *received;
+    auto& [envelope, bytes] = *received;
     const std::string sender = envelope.sender;  // a copy: the envelope may be moved below
-    const auto client = clients_.find(sender);
-    if (client == clients_.end() || client->second.peer != peer) {
-      send_error(peer, sender, wire::ErrorCode::kNotRegistered, "register before sending results");
+    if (!clients_.contains(sender)) {
+      send_error(sender, wire::ErrorCode::kNotRegistered, "register before sending results");
       continue;
     }
     const bool for_this_round =
@@ -331,7 +428,7 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
       pending.erase(sender);
       collected.replies.emplace(sender, std::move(reply));
     } else if (!std::holds_alternative<wire::HeartbeatBody>(envelope.body)) {
-      send_error(peer, sender, wire::ErrorCode::kUnexpected,
+      send_error(sender, wire::ErrorCode::kUnexpected,
                  std::string("unexpected ") + wire::body_name(envelope.body));
     }
   }
@@ -344,8 +441,9 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
 
 void Orchestrator::publish_clients() {
   if (status_ == nullptr) return;
-  const auto registered = static_cast<std::int64_t>(clients_.size());
-  status_->set_clients(registered, registered - static_cast<std::int64_t>(failed_last_.size()));
+  std::int64_t alive = 0;
+  for (const std::string& id : alive_ids()) alive += failed_last_.contains(id) ? 0 : 1;
+  status_->set_clients(static_cast<std::int64_t>(clients_.size()), alive);
 }
 
 std::vector<ClientInfo> Orchestrator::infos(const std::vector<std::string>& client_ids) const {
@@ -355,8 +453,15 @@ std::vector<ClientInfo> Orchestrator::infos(const std::vector<std::string>& clie
 }
 
 nlohmann::json Orchestrator::fit_round(int round) {
-  std::vector<std::string> ids;
-  for (const auto& [id, client] : clients_) ids.push_back(id);
+  if (static_cast<std::int64_t>(alive_ids().size()) < config_.min_fit_clients) {
+    spdlog::warn("round {}: fewer than min_fit_clients = {} clients alive; waiting up to {:g}s",
+                 round, config_.min_fit_clients, config_.registration_timeout_s);
+    if (await_clients(config_.min_fit_clients) == 0) {
+      throw Error("no client is alive after waiting registration_timeout_s = " +
+                  fmt::format("{:g}s", config_.registration_timeout_s));
+    }
+  }
+  const std::vector<std::string> ids = alive_ids();
   const std::vector<std::string> sampled =
       sample_clients(ids, config_.fraction_fit, config_.min_fit_clients, config_.seed, round);
   const std::vector<ClientInfo> sampled_infos = infos(sampled);
@@ -409,7 +514,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
       accepted[id] = &reply;
     } catch (const FormatError& error) {
       failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});
-      send_error(clients_.at(id).peer, id, wire::ErrorCode::kInvalidTensor, error.what());
+      send_error(id, wire::ErrorCode::kInvalidTensor, error.what());
     }
   }
 
@@ -453,8 +558,11 @@ nlohmann::json Orchestrator::fit_round(int round) {
   Accounting::BytesByClient bytes_up;
   for (const auto& [id, reply] : collected.replies) bytes_up[id] = reply.bytes;
   record.update(accounting_.add_round(results, bytes_down, bytes_up));
-  if (results.empty()) {
-    spdlog::warn("round {}: no client returned a result; the global model is unchanged", round);
+  if (static_cast<std::int64_t>(results.size()) < config_.min_fit_results) {
+    spdlog::warn(
+        "round {}: {} result(s), fewer than min_fit_results = {}; the global model is unchanged",
+        round, results.size(), config_.min_fit_results);
+    record["aggregated"] = false;
     return record;
   }
   const auto aggregate_started = Clock::now();
@@ -473,8 +581,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
 }
 
 nlohmann::json Orchestrator::evaluate_round(int round) {
-  std::vector<std::string> ids;
-  for (const auto& [id, client] : clients_) ids.push_back(id);
+  const std::vector<std::string> ids = alive_ids();
   std::vector<EvaluateInstruction> instructions = strategy_->configure_evaluate(round, infos(ids));
   if (instructions.empty()) return {};
   const auto sent_at = Clock::now();

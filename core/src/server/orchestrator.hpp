@@ -16,6 +16,7 @@
 #include "src/federation_config.hpp"
 #include "src/metrics_writer.hpp"
 #include "src/server/accounting.hpp"
+#include "src/server/checkpoint.hpp"
 #include "src/server/status_board.hpp"
 #include "src/wire/messages.hpp"
 
@@ -32,6 +33,11 @@ class Orchestrator {
   Orchestrator(const FederationConfig& config, std::shared_ptr<Strategy> strategy,
                std::shared_ptr<ModelBackend> evaluator, Channel& channel, MetricsWriter& metrics);
 
+  // Continue after the checkpoint's round instead of starting afresh.
+  void set_resume(Checkpoint checkpoint) { resume_ = std::move(checkpoint); }
+  // What a checkpoint must match to be resumed with this configuration.
+  static nlohmann::json identity(const FederationConfig& config, const ModelSpec& spec);
+
   // Where to publish progress for the status endpoint (may be null).
   void set_status_board(StatusBoard* board) { status_ = board; }
 
@@ -44,7 +50,7 @@ class Orchestrator {
 
   struct Client {
     ClientInfo info;
-    std::string peer;
+    bool alive = true;  // false once the broker reported it lost, until it registers again
   };
   struct Reply {
     wire::Envelope envelope;
@@ -59,18 +65,21 @@ class Orchestrator {
   nlohmann::json run_rounds();
   void shutdown_clients(const std::string& reason);
   void await_registrations();
-  void handle_register(const std::string& peer, const wire::Envelope& envelope);
+  // Receives until `wanted` clients are alive or registration_timeout_s
+  // passed; returns how many are alive.
+  std::int64_t await_clients(std::int64_t wanted);
+  std::vector<std::string> alive_ids() const;
+  void handle_register(const wire::Envelope& envelope);
   // Receives one message until `deadline`; decodes it, answering undecodable
-  // ones with an Error. Registrations are handled on the way.
+  // ones with an Error. Registrations and the broker's reports of lost
+  // clients are handled on the way; a heartbeat goes to the broker when due.
   struct Received {
-    std::string peer;
     wire::Envelope envelope;
     std::uint64_t bytes = 0;
   };
   std::optional<Received> receive_until(Clock::time_point deadline);
   std::uint64_t send(const std::string& client_id, wire::Envelope envelope);
-  void send_error(const std::string& peer, const std::string& client_id, wire::ErrorCode code,
-                  const std::string& text);
+  void send_error(const std::string& client_id, wire::ErrorCode code, const std::string& text);
   // Waits for one reply of the wanted kind from each of `client_ids`.
   Collected collect(int round, const std::vector<std::string>& client_ids, std::size_t wanted_body,
                     Clock::time_point sent_at);
@@ -99,6 +108,8 @@ class Orchestrator {
   std::set<std::string> failed_last_;  // clients whose last fit instruction failed
   Accounting accounting_;
   StatusBoard* status_ = nullptr;
+  Clock::time_point next_heartbeat_{};
+  std::optional<Checkpoint> resume_;
 };
 
 }  // namespace lorafed
