@@ -154,144 +154,31 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBuffe
   return std::visit(Visitor{builder}, body);
 }
 
-// ---- decoding -------------------------------------------------------------
-
-[[noreturn]] void malformed(const std::string& what) {
-  throw DecodeError(ErrorCode::kMalformed, what);
-}
-
-ConfigMap read_config(const flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>* entries) {
-  ConfigMap config;
-  if (entries == nullptr) return config;
-  for (const fb::ConfigEntry* entry : *entries) {
-    const std::string key = entry->key()->str();
-    switch (entry->kind()) {
-      case fb::ValueKind::Bool:
-        config[key] = entry->bool_value();
-        break;
-      case fb::ValueKind::Int:
-        config[key] = entry->int_value();
-        break;
-      case fb::ValueKind::Float:
-        config[key] = entry->float_value();
-        break;
-      case fb::ValueKind::String:
-        config[key] = entry->string_value() ? entry->string_value()->str() : std::string();
-        break;
-      default:
-        malformed("config entry '" + key + "' has an unknown value kind");
-    }
-  }
-  return config;
-}
-
-Metrics read_metrics(const flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>* entries) {
-  Metrics metrics;
-  if (entries == nullptr) return metrics;
-  for (const fb::Metric* entry : *entries) metrics[entry->name()->str()] = entry->value();
-  return metrics;
-}
-
-std::string str(const flatbuffers::String* text) {
-  return text ? text->str() : std::string();
-}
-
-Body read_body(const fb::Envelope& envelope) {
-  switch (envelope.body_type()) {
-    case fb::Body::Register: {
-      const auto* m = envelope.body_as_Register();
-      return RegisterBody{m->max_rank(), str(m->model_id()), m->num_examples()};
-    }
-    case fb::Body::FitIns: {
-      const auto* m = envelope.body_as_FitIns();
-      return FitInsBody{m->alpha(), read_config(m->config()), m->merge_alpha()};
-    }
-    case fb::Body::FitRes: {
-      const auto* m = envelope.body_as_FitRes();
-      return FitResBody{m->alpha(), m->num_examples(), read_metrics(m->metrics())};
-    }
-    case fb::Body::EvaluateIns: {
-      const auto* m = envelope.body_as_EvaluateIns();
-      return EvaluateInsBody{m->alpha(), read_config(m->config())};
-    }
-    case fb::Body::EvaluateRes: {
-      const auto* m = envelope.body_as_EvaluateRes();
-      return EvaluateResBody{m->num_examples(), m->loss(), read_metrics(m->metrics())};
-    }
-    case fb::Body::Heartbeat:
-      return HeartbeatBody{};
-    case fb::Body::Reconnect:
-      return ReconnectBody{envelope.body_as_Reconnect()->backoff_ms()};
-    case fb::Body::Shutdown:
-      return ShutdownBody{str(envelope.body_as_Shutdown()->reason())};
-    case fb::Body::Error: {
-      const auto* m = envelope.body_as_Error();
-      return ErrorBody{static_cast<ErrorCode>(m->code()), str(m->text())};
-    }
-    default:
-      malformed("unknown message body type");
-  }
-}
-
-at::Tensor read_tensor(const Message& message, const fb::TensorEntry& entry,
-                       const DecodeLimits& limits, std::uint64_t& total_bytes) {
-  const std::string name = entry.name()->str();
-  const std::string where = "tensor '" + name + "'";
-  if (entry.dtype() < fb::DType::Float32 || entry.dtype() > fb::DType::BFloat16) {
-    malformed(where + " has an unknown dtype");
-  }
-  const at::ScalarType wire_type = scalar_type(static_cast<WireDtype>(entry.dtype()));
-  const auto* shape_vector = entry.shape();
-  if (shape_vector->size() > limits.max_rank_dims) malformed(where + " has too many dimensions");
-  std::vector<std::int64_t> shape;
-  std::uint64_t numel = 1;
-  for (std::int64_t dim : *shape_vector) {
-    if (dim < 0) malformed(where + " has a negative dimension");
-    if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(dim), &numel)) {
-      throw DecodeError(ErrorCode::kTooLarge, where + " has an impossible shape");
-    }
-    shape.push_back(dim);
-  }
-  std::uint64_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(c10::elementSize(wire_type)),
-                             &nbytes) ||
-      nbytes != entry.nbytes()) {
-    malformed(where + ": nbytes " + std::to_string(entry.nbytes()) +
-              " does not match its shape and dtype");
-  }
-  total_bytes += nbytes;
-  if (total_bytes > limits.max_message_bytes) {
-    throw DecodeError(ErrorCode::kTooLarge, "message tensors exceed the limit of " +
-                                                std::to_string(limits.max_message_bytes) +
-                                                " bytes");
-  }
-  at::TensorOptions options = at::TensorOptions().dtype(wire_type);
-  if (nbytes == 0) return at::empty(shape, at::kFloat);
-  const std::size_t first = entry.frame();
-  if (first < 1 || first >= message.frames.size())
-    malformed(where + " points to a frame that does not exist");
-  const Frame& head = message.frames[first];
-  if (entry.offset() > head.size) malformed(where + " starts past the end of its frame");
-
+// The tensor at a checked location: a view of the received bytes when they
+// lie within one suitably aligned frame (kept alive by the frame), else a copy.
+at::Tensor read_tensor(const Message& message, const TensorLocation& location) {
+  const at::ScalarType wire_type = scalar_type(location.dtype);
+  if (location.nbytes == 0) return at::empty(location.shape, at::kFloat);
+  const at::TensorOptions options = at::TensorOptions().dtype(wire_type);
+  const Frame& head = message.frames[location.frame];
   at::Tensor tensor;
-  if (head.size - entry.offset() >= nbytes &&
-      reinterpret_cast<std::uintptr_t>(head.data + entry.offset()) % c10::elementSize(wire_type) ==
+  if (head.size - location.offset >= location.nbytes &&
+      reinterpret_cast<std::uintptr_t>(head.data + location.offset) % c10::elementSize(wire_type) ==
           0) {
-    // Within one frame: a view of the received bytes, kept alive by the frame.
     auto owner = head.owner;
     tensor = at::from_blob(
-        const_cast<std::byte*>(head.data + entry.offset()), shape,
+        const_cast<std::byte*>(head.data + location.offset), location.shape,
         [owner](void*) mutable { owner.reset(); }, options);
   } else {
-    tensor = at::empty(shape, options);
+    tensor = at::empty(location.shape, options);
     auto* out = static_cast<std::byte*>(tensor.data_ptr());
     std::uint64_t done = 0;
-    std::size_t frame = first;
-    std::size_t offset = entry.offset();
-    while (done < nbytes) {
-      if (frame >= message.frames.size()) malformed(where + " runs past the last frame");
+    std::size_t frame = location.frame;
+    std::size_t offset = location.offset;
+    while (done < location.nbytes) {  // check_message made sure the frames hold it
       const Frame& part = message.frames[frame];
-      const std::uint64_t take = std::min<std::uint64_t>(nbytes - done, part.size - offset);
+      const std::uint64_t take =
+          std::min<std::uint64_t>(location.nbytes - done, part.size - offset);
       std::memcpy(out + done, part.data + offset, take);
       done += take;
       ++frame;
@@ -337,77 +224,15 @@ Message encode(const Envelope& envelope, const EncodeOptions& options) {
   return Message{envelope.recipient, planner.finish(std::move(head))};
 }
 
-namespace {
-
-// Frame 0 checked and read in place; `aligned_copy` holds it when the frame
-// itself is not aligned enough for FlatBuffers, and must outlive the result.
-const fb::Envelope& verified_envelope(const Message& message, const DecodeLimits& limits,
-                                      std::vector<std::byte>& aligned_copy) {
-  if (message.frames.empty()) malformed("message has no frames");
-  const Frame& head = message.frames[0];
-  for (std::size_t i = 0; i < message.frames.size(); ++i) {
-    if (message.frames[i].size > limits.max_frame_bytes) {
-      throw DecodeError(ErrorCode::kTooLarge, "frame " + std::to_string(i) + " has " +
-                                                  std::to_string(message.frames[i].size) +
-                                                  " bytes, over the limit of " +
-                                                  std::to_string(limits.max_frame_bytes));
-    }
-  }
-  // FlatBuffers reads scalars in place, so the envelope must be aligned;
-  // received frames normally are, a copy makes sure.
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(head.data);
-  if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(std::uint64_t) != 0) {
-    aligned_copy.assign(head.data, head.data + head.size);
-    bytes = reinterpret_cast<const std::uint8_t*>(aligned_copy.data());
-  }
-  flatbuffers::Verifier verifier(bytes, head.size, /*max_depth=*/32, /*max_tables=*/100000);
-  if (!fb::VerifyEnvelopeBuffer(verifier)) malformed("envelope failed FlatBuffers verification");
-  const fb::Envelope& envelope = *fb::GetEnvelope(bytes);
-  if (envelope.protocol_version() != kProtocolVersion) {
-    throw DecodeError(ErrorCode::kUnsupportedVersion,
-                      "protocol version " + std::to_string(envelope.protocol_version()) +
-                          " is not supported (this build speaks " +
-                          std::to_string(kProtocolVersion) + ")");
-  }
-  if (envelope.frame_count() != message.frames.size()) {
-    malformed("envelope announces " + std::to_string(envelope.frame_count()) + " frames but " +
-              std::to_string(message.frames.size()) + " arrived");
-  }
-  return envelope;
-}
-
-}  // namespace
-
-Header decode_header(const Message& message, const DecodeLimits& limits) {
-  std::vector<std::byte> aligned_copy;
-  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
-  const auto type = static_cast<int>(envelope.body_type());
-  if (type < static_cast<int>(fb::Body::Register) || type > static_cast<int>(fb::Body::Error)) {
-    malformed("unknown message body type");
-  }
-  return Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
-                static_cast<BodyKind>(type - static_cast<int>(fb::Body::Register))};
-}
-
 Envelope decode(const Message& message, const DecodeLimits& limits) {
-  std::vector<std::byte> aligned_copy;
-  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
-  Envelope decoded;
-  decoded.round = envelope.round();
-  decoded.sender = str(envelope.sender());
-  decoded.recipient = str(envelope.recipient());
-  decoded.body = read_body(envelope);
-  if (const auto* entries = envelope.tensors()) {
-    if (entries->size() > limits.max_tensors) {
-      throw DecodeError(ErrorCode::kTooLarge,
-                        "message has " + std::to_string(entries->size()) + " tensors");
-    }
-    std::uint64_t total_bytes = 0;
-    for (const fb::TensorEntry* entry : *entries) {
-      std::string name = entry->name()->str();
-      if (decoded.tensors.contains(name)) malformed("tensor '" + name + "' appears twice");
-      decoded.tensors.emplace(std::move(name), read_tensor(message, *entry, limits, total_bytes));
-    }
+  CheckedMessage checked = check_message(message, limits);
+  Envelope decoded{checked.header.round,
+                   std::move(checked.header.sender),
+                   std::move(checked.header.recipient),
+                   std::move(checked.body),
+                   {}};
+  for (const TensorLocation& location : checked.tensors) {
+    decoded.tensors.emplace(location.name, read_tensor(message, location));
   }
   return decoded;
 }

@@ -1,0 +1,221 @@
+#include "src/wire/envelope_reader.hpp"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <set>
+
+#include "lorafed/version.hpp"
+#include "lorafed_generated.h"
+
+namespace lorafed::wire {
+namespace fb = lorafed::fb;
+
+namespace {
+
+[[noreturn]] void malformed(const std::string& what) {
+  throw DecodeError(ErrorCode::kMalformed, what);
+}
+
+ConfigMap read_config(const flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>* entries) {
+  ConfigMap config;
+  if (entries == nullptr) return config;
+  for (const fb::ConfigEntry* entry : *entries) {
+    const std::string key = entry->key()->str();
+    switch (entry->kind()) {
+      case fb::ValueKind::Bool:
+        config[key] = entry->bool_value();
+        break;
+      case fb::ValueKind::Int:
+        config[key] = entry->int_value();
+        break;
+      case fb::ValueKind::Float:
+        config[key] = entry->float_value();
+        break;
+      case fb::ValueKind::String:
+        config[key] = entry->string_value() ? entry->string_value()->str() : std::string();
+        break;
+      default:
+        malformed("config entry '" + key + "' has an unknown value kind");
+    }
+  }
+  return config;
+}
+
+Metrics read_metrics(const flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>* entries) {
+  Metrics metrics;
+  if (entries == nullptr) return metrics;
+  for (const fb::Metric* entry : *entries) metrics[entry->name()->str()] = entry->value();
+  return metrics;
+}
+
+std::string str(const flatbuffers::String* text) {
+  return text ? text->str() : std::string();
+}
+
+Body read_body(const fb::Envelope& envelope) {
+  switch (envelope.body_type()) {
+    case fb::Body::Register: {
+      const auto* m = envelope.body_as_Register();
+      return RegisterBody{m->max_rank(), str(m->model_id()), m->num_examples()};
+    }
+    case fb::Body::FitIns: {
+      const auto* m = envelope.body_as_FitIns();
+      return FitInsBody{m->alpha(), read_config(m->config()), m->merge_alpha()};
+    }
+    case fb::Body::FitRes: {
+      const auto* m = envelope.body_as_FitRes();
+      return FitResBody{m->alpha(), m->num_examples(), read_metrics(m->metrics())};
+    }
+    case fb::Body::EvaluateIns: {
+      const auto* m = envelope.body_as_EvaluateIns();
+      return EvaluateInsBody{m->alpha(), read_config(m->config())};
+    }
+    case fb::Body::EvaluateRes: {
+      const auto* m = envelope.body_as_EvaluateRes();
+      return EvaluateResBody{m->num_examples(), m->loss(), read_metrics(m->metrics())};
+    }
+    case fb::Body::Heartbeat:
+      return HeartbeatBody{};
+    case fb::Body::Reconnect:
+      return ReconnectBody{envelope.body_as_Reconnect()->backoff_ms()};
+    case fb::Body::Shutdown:
+      return ShutdownBody{str(envelope.body_as_Shutdown()->reason())};
+    case fb::Body::Error: {
+      const auto* m = envelope.body_as_Error();
+      return ErrorBody{static_cast<ErrorCode>(m->code()), str(m->text())};
+    }
+    default:
+      malformed("unknown message body type");
+  }
+}
+
+// Frame 0 checked and read in place; `aligned_copy` holds it when the frame
+// itself is not aligned enough for FlatBuffers, and must outlive the result.
+const fb::Envelope& verified_envelope(const Message& message, const DecodeLimits& limits,
+                                      std::vector<std::byte>& aligned_copy) {
+  if (message.frames.empty()) malformed("message has no frames");
+  const Frame& head = message.frames[0];
+  for (std::size_t i = 0; i < message.frames.size(); ++i) {
+    if (message.frames[i].size > limits.max_frame_bytes) {
+      throw DecodeError(ErrorCode::kTooLarge, "frame " + std::to_string(i) + " has " +
+                                                  std::to_string(message.frames[i].size) +
+                                                  " bytes, over the limit of " +
+                                                  std::to_string(limits.max_frame_bytes));
+    }
+  }
+  // FlatBuffers reads scalars in place, so the envelope must be aligned;
+  // received frames normally are, a copy makes sure.
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(head.data);
+  if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(std::uint64_t) != 0) {
+    aligned_copy.assign(head.data, head.data + head.size);
+    bytes = reinterpret_cast<const std::uint8_t*>(aligned_copy.data());
+  }
+  flatbuffers::Verifier verifier(bytes, head.size, /*max_depth=*/32, /*max_tables=*/100000);
+  if (!fb::VerifyEnvelopeBuffer(verifier)) malformed("envelope failed FlatBuffers verification");
+  const fb::Envelope& envelope = *fb::GetEnvelope(bytes);
+  if (envelope.protocol_version() != kProtocolVersion) {
+    throw DecodeError(ErrorCode::kUnsupportedVersion,
+                      "protocol version " + std::to_string(envelope.protocol_version()) +
+                          " is not supported (this build speaks " +
+                          std::to_string(kProtocolVersion) + ")");
+  }
+  if (envelope.frame_count() != message.frames.size()) {
+    malformed("envelope announces " + std::to_string(envelope.frame_count()) + " frames but " +
+              std::to_string(message.frames.size()) + " arrived");
+  }
+  return envelope;
+}
+
+std::size_t element_size(WireDtype dtype) {
+  return dtype == WireDtype::kFloat32 ? 4 : 2;
+}
+
+// Checks one tensor entry against the frames and the limits; `total_bytes`
+// accumulates over the message.
+TensorLocation check_entry(const Message& message, const fb::TensorEntry& entry,
+                           const DecodeLimits& limits, std::uint64_t& total_bytes) {
+  TensorLocation location;
+  location.name = entry.name()->str();
+  const std::string where = "tensor '" + location.name + "'";
+  if (entry.dtype() < fb::DType::Float32 || entry.dtype() > fb::DType::BFloat16) {
+    malformed(where + " has an unknown dtype");
+  }
+  location.dtype = static_cast<WireDtype>(entry.dtype());
+  const auto* shape_vector = entry.shape();
+  if (shape_vector->size() > limits.max_rank_dims) malformed(where + " has too many dimensions");
+  std::uint64_t numel = 1;
+  for (std::int64_t dim : *shape_vector) {
+    if (dim < 0) malformed(where + " has a negative dimension");
+    if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(dim), &numel)) {
+      throw DecodeError(ErrorCode::kTooLarge, where + " has an impossible shape");
+    }
+    location.shape.push_back(dim);
+  }
+  if (__builtin_mul_overflow(numel, element_size(location.dtype), &location.nbytes) ||
+      location.nbytes != entry.nbytes()) {
+    malformed(where + ": nbytes " + std::to_string(entry.nbytes()) +
+              " does not match its shape and dtype");
+  }
+  total_bytes += location.nbytes;
+  if (total_bytes > limits.max_message_bytes) {
+    throw DecodeError(ErrorCode::kTooLarge, "message tensors exceed the limit of " +
+                                                std::to_string(limits.max_message_bytes) +
+                                                " bytes");
+  }
+  if (location.nbytes == 0) return location;
+  location.frame = entry.frame();
+  location.offset = entry.offset();
+  if (location.frame < 1 || location.frame >= message.frames.size())
+    malformed(where + " points to a frame that does not exist");
+  if (location.offset > message.frames[location.frame].size)
+    malformed(where + " starts past the end of its frame");
+  // The bytes from there to the end of the last frame must hold it.
+  std::uint64_t available = message.frames[location.frame].size - location.offset;
+  for (std::size_t frame = location.frame + 1;
+       available < location.nbytes && frame < message.frames.size(); ++frame) {
+    available += message.frames[frame].size;
+  }
+  if (available < location.nbytes) malformed(where + " runs past the last frame");
+  return location;
+}
+
+}  // namespace
+
+Header decode_header(const Message& message, const DecodeLimits& limits) {
+  std::vector<std::byte> aligned_copy;
+  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
+  const auto type = static_cast<int>(envelope.body_type());
+  if (type < static_cast<int>(fb::Body::Register) || type > static_cast<int>(fb::Body::Error)) {
+    malformed("unknown message body type");
+  }
+  return Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
+                static_cast<BodyKind>(type - static_cast<int>(fb::Body::Register))};
+}
+
+CheckedMessage check_message(const Message& message, const DecodeLimits& limits) {
+  std::vector<std::byte> aligned_copy;
+  const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
+  CheckedMessage checked;
+  checked.header = Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
+                          BodyKind::kHeartbeat};
+  checked.body = read_body(envelope);
+  checked.header.kind = kind_of(checked.body);
+  if (const auto* entries = envelope.tensors()) {
+    if (entries->size() > limits.max_tensors) {
+      throw DecodeError(ErrorCode::kTooLarge,
+                        "message has " + std::to_string(entries->size()) + " tensors");
+    }
+    std::set<std::string> names;
+    std::uint64_t total_bytes = 0;
+    for (const fb::TensorEntry* entry : *entries) {
+      TensorLocation location = check_entry(message, *entry, limits, total_bytes);
+      if (!names.insert(location.name).second) {
+        malformed("tensor '" + location.name + "' appears twice");
+      }
+      checked.tensors.push_back(std::move(location));
+    }
+  }
+  return checked;
+}
+
+}  // namespace lorafed::wire
