@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages lorafed needs, only those missing.
 # Idempotent: a second run installs nothing. Run as root (or with sudo).
 # docs/dependencies.md says why each package is here.
+#
+#   scripts/setup.sh [fuzz]    fuzz: also Clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,7 @@ packages=(
   gnuplot-nox fonts-liberation
   dataset-fashion-mnist
 )
+if [ "${1:-}" = fuzz ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -2,7 +2,9 @@
 # Sets up, builds and runs the whole test suite (README's second command):
 # unit, integration and lint tests on the release build, out-of-tree plugins
 # built against an installed copy (scripts/test-install.sh), then the unit tests
-# again under AddressSanitizer + UBSan (skip those with LORAFED_SKIP_ASAN=1).
+# again under AddressSanitizer + UBSan (skip those with LORAFED_SKIP_ASAN=1),
+# and a short libFuzzer run on the envelope decoder (scripts/fuzz.sh,
+# LORAFED_FUZZ_SECONDS, default 60; skip with LORAFED_SKIP_FUZZ=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,4 +21,7 @@ if [ "${LORAFED_SKIP_ASAN:-0}" != 1 ]; then
   # asan) takes two minutes.
   ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     build/asan/tests/lorafed_unit_tests --use-colour no
+fi
+if [ "${LORAFED_SKIP_FUZZ:-0}" != 1 ]; then
+  scripts/fuzz.sh
 fi
