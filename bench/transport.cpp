@@ -3,16 +3,17 @@
 //
 // framed: encode the adapter (wire::encode, 4 MiB frames), send it over a
 //         DEALER channel, receive it on a ROUTER channel, decode it
-//         (wire::decode verifies frame 0 and every tensor entry) and check
-//         that every value is finite, as the server does before it accepts
-//         an update.
+//         (wire::decode verifies frame 0 and every tensor entry) and check it
+//         against the model spec as the server does before it accepts an
+//         update (validate_adapter: layers, shapes, rank, finite values).
 // raw:    the same frames, already encoded, sent and received with cppzmq
 //         directly: no encoding, no checks, no decoding.
 //
 // Adapters are one layer's A (16 × n) and B (n × 16) in float32, n chosen so
 // that they weigh 1, 64 and 256 MiB. A sender thread streams `reps` copies
 // while the receiving thread takes them; the figure is bytes over the time
-// from the first send to the last message received (and decoded).
+// from the first send to the last message received (and decoded), best of 3
+// trials.
 //
 //   bench_transport [--sizes-mib 1,64,256] [--port 47620]
 #include <ATen/ATen.h>
@@ -20,6 +21,7 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -27,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "lorafed/adapter.hpp"
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
 #include "src/plugin_registry.hpp"
@@ -47,11 +50,15 @@ wire::Envelope adapter_message(std::int64_t mib) {
   return envelope;
 }
 
-int reps_for(std::int64_t mib) { return mib <= 1 ? 400 : mib <= 64 ? 12 : 4; }
+int reps_for(std::int64_t mib) {
+  return mib <= 1 ? 400 : mib <= 64 ? 12 : 4;
+}
 
 // Framed: the transport plugin, the codec and the checks.
 double framed_gb_per_s(lorafed::Transport& transport, const std::string& endpoint,
                        const wire::Envelope& envelope, int reps) {
+  const std::int64_t n = envelope.tensors.at("layer.lora_A").size(1);
+  const lorafed::ModelSpec spec{"bench", {{"layer", n, n}}, {}};
   auto server = transport.bind(endpoint);
   auto client = transport.connect(endpoint, "client-0");
   const wire::EncodeOptions encode;  // 4 MiB frames
@@ -59,7 +66,8 @@ double framed_gb_per_s(lorafed::Transport& transport, const std::string& endpoin
   limits.max_frame_bytes = encode.max_frame_bytes;
   std::uint64_t bytes = 0;
   // Warm up the connection.
-  client->send(wire::encode(wire::Envelope{0, "client-0", wire::kServerId, wire::HeartbeatBody{}, {}}));
+  client->send(
+      wire::encode(wire::Envelope{0, "client-0", wire::kServerId, wire::HeartbeatBody{}, {}}));
   while (!server->receive(std::chrono::milliseconds(100))) {
   }
   const auto started = Clock::now();
@@ -72,9 +80,8 @@ double framed_gb_per_s(lorafed::Transport& transport, const std::string& endpoin
     while (!(message = server->receive(std::chrono::milliseconds(1000)))) {
     }
     const wire::Envelope decoded = wire::decode(*message, limits);
-    for (const auto& [name, tensor] : decoded.tensors) {
-      if (!at::isfinite(tensor).all().item<bool>()) throw lorafed::Error(name + " not finite");
-    }
+    lorafed::validate_adapter(lorafed::adapter_from_named_tensors(decoded.tensors, 16), spec,
+                              kRank);
     bytes += wire::message_bytes(*message);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -108,8 +115,8 @@ double raw_gb_per_s(const std::string& endpoint, const lorafed::Message& frames,
         const lorafed::Frame& frame = frames.frames[f];
         // Zero copy, as the transport sends tensor frames.
         zmq::message_t part(const_cast<std::byte*>(frame.data), frame.size, nullptr);
-        dealer.send(part, f + 1 < frames.frames.size() ? zmq::send_flags::sndmore
-                                                       : zmq::send_flags::none);
+        dealer.send(
+            part, f + 1 < frames.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       }
     }
   });
@@ -157,8 +164,8 @@ int main(int argc, char** argv) {
     const wire::Envelope envelope = adapter_message(mib);
     const lorafed::Message frames = wire::encode(envelope);
     const int reps = reps_for(mib);
-    const double framed = framed_gb_per_s(
-        *transport, "tcp://127.0.0.1:" + std::to_string(port++), envelope, reps);
+    const double framed =
+        framed_gb_per_s(*transport, "tcp://127.0.0.1:" + std::to_string(port++), envelope, reps);
     const double raw = raw_gb_per_s("tcp://127.0.0.1:" + std::to_string(port++), frames, reps);
     std::printf("%-10s %6d %10zu %14.2f %12.2f %7.0f%%\n", (std::to_string(mib) + " MiB").c_str(),
                 reps, frames.frames.size(), framed, raw, 100 * framed / raw);

@@ -3,6 +3,7 @@
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/error.hpp"
+#include "src/sdk/finite.hpp"
 
 using namespace lorafed;
 using Catch::Matchers::Contains;
@@ -84,4 +85,24 @@ TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite v
     adapter.layers.at("fc1").a = adapter.layers.at("fc1").a.to(at::kDouble);
     CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("float32"));
   }
+}
+
+TEST_CASE("all_finite finds NaN and Inf anywhere, in place or through isfinite", "[adapter]") {
+  // 37 elements: two blocks of 16 and a tail of 5, so every code path is hit.
+  for (const std::int64_t position : {0, 15, 16, 31, 32, 36}) {
+    for (const float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+          -std::numeric_limits<float>::infinity()}) {
+      at::Tensor tensor = at::ones({37});
+      CHECK(lorafed::all_finite(tensor));
+      tensor[position] = bad;
+      INFO("position " << position << " value " << bad);
+      CHECK_FALSE(lorafed::all_finite(tensor));
+      CHECK_FALSE(lorafed::all_finite(tensor.to(at::kDouble)));    // not float32
+      CHECK_FALSE(lorafed::all_finite(tensor.view({37, 1}).t()));  // not contiguous
+    }
+  }
+  CHECK(lorafed::all_finite(at::empty({0})));
+  at::Tensor largest = at::full({40}, std::numeric_limits<float>::max());
+  CHECK(lorafed::all_finite(largest));
 }

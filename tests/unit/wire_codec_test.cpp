@@ -94,6 +94,17 @@ TEST_CASE("a tensor larger than one frame is split over frames of at most max_fr
   CHECK(message.frames[1].size + message.frames[2].size + message.frames[3].size == 12000);
   const Envelope got = decode(received_copy(message), DecodeLimits{max_frame});
   CHECK(at::equal(got.tensors.at("big"), big));
+
+  // From 4 MiB on, the tensor is assembled in memory of its own (huge pages),
+  // which outlives the message.
+  const at::Tensor huge = at::randn({3, 700'000});  // 8.4 MB over 9 frames of 1 MiB
+  Envelope assembled = decode(received_copy(encode(fit_res_with({{"huge", huge}}),
+                                                   EncodeOptions{1 << 20, WireDtype::kFloat32})),
+                              DecodeLimits{1 << 20});
+  const at::Tensor kept = assembled.tensors.at("huge");
+  assembled = Envelope{};
+  CHECK(at::equal(kept, huge));
+  CHECK(kept.is_contiguous());
 }
 
 TEST_CASE("large tensors are sent without copying their storage", "[wire]") {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lorafed/error.hpp"
+#include "src/sdk/finite.hpp"
 
 namespace lorafed {
 namespace {
@@ -122,8 +123,7 @@ void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_
                         std::to_string(layer.out_features) + "×" + std::to_string(r) + ", got A " +
                         shape_text(factors.a) + " and B " + shape_text(factors.b));
     }
-    if (!at::isfinite(factors.a).all().item<bool>() ||
-        !at::isfinite(factors.b).all().item<bool>()) {
+    if (!all_finite(factors.a) || !all_finite(factors.b)) {
       throw FormatError(where + ": factors contain NaN or Inf");
     }
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "lorafed/error.hpp"
+#include "src/sdk/finite.hpp"
 
 namespace lorafed {
 
@@ -31,7 +32,7 @@ void validate_shared_parameters(const NamedTensors& parameters, const ModelSpec&
       throw FormatError("shared parameter '" + name + "' has shape " + c10::str(tensor.sizes()) +
                         ", expected " + c10::str(c10::IntArrayRef(expected->shape)));
     }
-    if (!at::isfinite(tensor).all().item<bool>())
+    if (!all_finite(tensor))
       throw FormatError("shared parameter '" + name + "' has a NaN or infinite value");
   }
 }
