@@ -32,6 +32,7 @@
 #include "lorafed/adapter.hpp"
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
+#include "src/allocator_tuning.hpp"
 #include "src/plugin_registry.hpp"
 #include "src/wire/codec.hpp"
 
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
     }
   }
   at::set_num_threads(1);
+  lorafed::keep_freed_memory_for_reuse();  // as `lorafed` does
   const lorafed::PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
   const auto plugin = registry.transport("zmq");
   // 256 MiB adapters travel as 64 frames of 4 MiB: the default part limit holds.

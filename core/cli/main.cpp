@@ -15,6 +15,7 @@
 #include "lorafed/error.hpp"
 #include "lorafed/log.hpp"
 #include "lorafed/version.hpp"
+#include "src/allocator_tuning.hpp"
 #include "src/federation_config.hpp"
 #include "src/runs.hpp"
 
@@ -65,6 +66,7 @@ void print_summary(const nlohmann::json& summary) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafed::keep_freed_memory_for_reuse();
   CLI::App app{"lorafed: federated fine-tuning with heterogeneous LoRA adapters"};
   app.set_version_flag("--version", std::string("lorafed ") + lorafed::kFrameworkVersion +
                                         " (ABI " + std::to_string(lorafed::kAbiVersion) + ")");
