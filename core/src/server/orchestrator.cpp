@@ -141,18 +141,23 @@ nlohmann::json Orchestrator::run_rounds() {
   auto started = Clock::now();
   if (resume_) {
     strategy_->load_state(resume_->state);
-    const nlohmann::json& saved = resume_->progress;
-    base = saved.at("base");
-    last = saved.at("last");
-    last_federated = saved.at("last_federated");
-    best.restore(saved.at("best"));
-    round_seconds = saved.at("round_s").get<std::vector<double>>();
-    bytes_down_ = saved.at("bytes_down").get<std::uint64_t>();
-    bytes_up_ = saved.at("bytes_up").get<std::uint64_t>();
-    failures_total_ = saved.at("client_failures").get<std::int64_t>();
-    accounting_.restore(saved.at("accounting"));
-    started -= std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(saved.at("elapsed_s").get<double>()));
+    try {
+      const nlohmann::json& saved = resume_->progress;
+      base = saved.at("base");
+      last = saved.at("last");
+      last_federated = saved.at("last_federated");
+      best.restore(saved.at("best"));
+      round_seconds = saved.at("round_s").get<std::vector<double>>();
+      bytes_down_ = saved.at("bytes_down").get<std::uint64_t>();
+      bytes_up_ = saved.at("bytes_up").get<std::uint64_t>();
+      failures_total_ = saved.at("client_failures").get<std::int64_t>();
+      accounting_.restore(saved.at("accounting"));
+      started -= std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(saved.at("elapsed_s").get<double>()));
+    } catch (const nlohmann::json::exception& error) {
+      throw FormatError("the checkpoint's progress record is damaged: " +
+                        std::string(error.what()));
+    }
     first_round = resume_->round + 1;
     spdlog::info("resuming after round {} of {}", resume_->round, config_.rounds);
     resume_.reset();  // the state is in the strategy now
