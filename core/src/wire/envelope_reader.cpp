@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstring>
 #include <set>
 
 #include "lorafed/version.hpp"
@@ -144,7 +145,14 @@ TensorLocation check_entry(const Message& message, const fb::TensorEntry& entry,
   const auto* shape_vector = entry.shape();
   if (shape_vector->size() > limits.max_rank_dims) malformed(where + " has too many dimensions");
   std::uint64_t numel = 1;
-  for (std::int64_t dim : *shape_vector) {
+  // FlatBuffers' verifier aligns a vector to its 4-byte length only, so a
+  // hostile envelope can place these 8-byte elements off their alignment:
+  // copy each out instead of reading it in place.
+  const std::uint8_t* dims = shape_vector->Data();
+  for (flatbuffers::uoffset_t i = 0; i < shape_vector->size(); ++i) {
+    std::int64_t dim = 0;
+    std::memcpy(&dim, dims + i * sizeof dim, sizeof dim);
+    dim = flatbuffers::EndianScalar(dim);
     if (dim < 0) malformed(where + " has a negative dimension");
     if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(dim), &numel)) {
       throw DecodeError(ErrorCode::kTooLarge, where + " has an impossible shape");
