@@ -20,7 +20,7 @@ nlohmann::json Accounting::add_round(std::span<const FitResult> results,
       full_model_bytes.add(2 * 4 * reported->second);  // float32, down and up
     }
   }
-  nlohmann::json figures;
+  nlohmann::json figures = nlohmann::json::object();  // empty for a round without results
   if (bytes.count > 0) {
     bytes_per_client_.add(bytes.value());
     figures["bytes_per_client"] = bytes.value();
@@ -37,7 +37,7 @@ nlohmann::json Accounting::add_round(std::span<const FitResult> results,
 }
 
 nlohmann::json Accounting::summary() const {
-  nlohmann::json summary;
+  nlohmann::json summary = nlohmann::json::object();
   if (bytes_per_client_.count > 0) summary["bytes_per_client_round"] = bytes_per_client_.value();
   if (flops_per_client_.count > 0)
     summary["train_flops_per_client_round"] = flops_per_client_.value();
