@@ -71,10 +71,11 @@ void Broker::from_client(Message message, Clock::time_point now) {
     spdlog::info("broker: {} registered{}", id, route.registration ? " again" : "");
     route.registration = message;
     to_server(message);
-    if (route.held) {
+    if (route.held && (!route.held_sent || now - *route.held_sent >= options_.heartbeat_interval)) {
       spdlog::info("broker: delivering the held {} of round {} to {}",
                    wire::body_name(route.held_kind), route.held_round, id);
       to_client(route.peer, *route.held);
+      route.held_sent = now;
     }
     return;
   }
@@ -123,9 +124,11 @@ void Broker::from_server(Message message, Clock::time_point now) {
     route.held = message;
     route.held_round = header.round;
     route.held_kind = header.kind;
+    route.held_sent.reset();
   }
   if (route.alive) {
     to_client(route.peer, message);
+    if (is_instruction(header.kind)) route.held_sent = now;
   } else if (is_instruction(header.kind)) {
     spdlog::info("broker: holding {} of round {} for {} until it registers",
                  wire::body_name(header.kind), header.round, id);

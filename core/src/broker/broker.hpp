@@ -56,6 +56,9 @@ class Broker {
     std::optional<Message> held;          // the server's last instruction, until answered
     std::uint32_t held_round = 0;
     wire::BodyKind held_kind = wire::BodyKind::kFitIns;
+    // When `held` last went to the client: registrations it queued while the
+    // broker was away arrive together and get it once.
+    std::optional<Clock::time_point> held_sent;
   };
 
   void from_client(Message message, Clock::time_point now);

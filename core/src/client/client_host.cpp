@@ -119,20 +119,28 @@ void ClientHost::handle(const Message& message, ThreadPool& pool) {
       spdlog::warn("instruction for '{}', which this host does not serve", envelope.recipient);
       return;
     }
-    auto key = std::make_tuple(envelope.recipient, envelope.round, envelope.body.index());
+    Task task{envelope.recipient, envelope.round, envelope.body.index()};
     {
       std::lock_guard lock(outbox_mutex_);
-      if (!in_flight_.insert(key).second) {
+      if (const auto last = last_reply_.find(envelope.recipient);
+          last != last_reply_.end() && last->second.task == task) {
+        spdlog::info("{}: {} of round {} came again; sending the same reply again",
+                     envelope.recipient, wire::body_name(envelope.body), envelope.round);
+        outbox_.push_back(last->second.reply);
+        return;
+      }
+      if (!in_flight_.insert(task).second) {
         spdlog::debug("{}: {} of round {} is already being carried out", envelope.recipient,
                       wire::body_name(envelope.body), envelope.round);
         return;
       }
     }
-    pool.submit([this, client = client->second, key, instruction = std::move(envelope)] {
+    pool.submit([this, client = client->second, task, instruction = std::move(envelope)] {
       Message reply = wire::encode(client->handle(instruction), options_.encode);
       std::lock_guard lock(outbox_mutex_);
+      last_reply_[std::get<0>(task)] = LastReply{task, reply};
       outbox_.push_back(std::move(reply));
-      in_flight_.erase(key);
+      in_flight_.erase(task);
     });
     return;
   }

@@ -46,8 +46,9 @@ class ClientHost {
 
   // Registers every client, then serves instructions until the server says
   // Shutdown (returns true) or stays silent past server_silence_timeout
-  // (returns false). An instruction that is already being carried out (the
-  // broker delivered it again after a reconnect) is not started twice.
+  // (returns false). An instruction that arrives again (the broker or the
+  // server repeats it after a reconnect) is not carried out twice: ignored
+  // while in progress, answered with the same reply once done.
   bool run();
   // Makes run() return soon, from any thread (the simulation's server failed).
   void request_stop() { stop_requested_ = true; }
@@ -67,8 +68,17 @@ class ClientHost {
   Options options_;
   std::mutex outbox_mutex_;
   std::deque<Message> outbox_;
-  // (client id, round, kind) of each instruction being carried out.
-  std::set<std::tuple<std::string, std::uint32_t, std::size_t>> in_flight_;  // under outbox_mutex_
+  // (client id, round, kind): what an instruction asks of whom.
+  using Task = std::tuple<std::string, std::uint32_t, std::size_t>;
+  std::set<Task> in_flight_;  // under outbox_mutex_
+  // Each client's last reply, sent again (not recomputed) when its
+  // instruction comes again: the server repeats an instruction to a client
+  // that registers again mid-round, whose reply a broker restart may have lost.
+  struct LastReply {
+    Task task;
+    Message reply;
+  };
+  std::map<std::string, LastReply> last_reply_;  // under outbox_mutex_
   bool shutdown_ = false;
   std::atomic<bool> stop_requested_{false};
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "lorafed/error.hpp"
 #include "src/peft_adapter.hpp"
@@ -326,6 +327,7 @@ void Orchestrator::handle_register(const wire::Envelope& envelope) {
   if (known && !clients_.at(id).alive) spdlog::info("{} is back", id);
   clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, true};
   failed_last_.erase(id);
+  registered_.insert(id);
   publish_clients();
   spdlog::debug("{} {} (rank {}, {} examples)", known ? "re-registered" : "registered", id,
                 body.max_rank, body.num_examples);
@@ -390,10 +392,14 @@ void Orchestrator::send_error(const std::string& client_id, wire::ErrorCode code
   send(client_id, wire::Envelope{0, wire::kServerId, client_id, wire::ErrorBody{code, text}, {}});
 }
 
-Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::string>& client_ids,
+Orchestrator::Collected Orchestrator::collect(int round,
+                                              const std::map<std::string, wire::Envelope>& sent,
                                               std::size_t wanted_body, Clock::time_point sent_at) {
   Collected collected;
-  std::set<std::string> pending(client_ids.begin(), client_ids.end());
+  std::set<std::string> pending;
+  for (const auto& [id, instruction] : sent) pending.insert(id);
+  registered_.clear();
+  std::map<std::string, Clock::time_point> resent_at;
   const auto deadline = sent_at + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(config_.round_timeout_s));
   while (!pending.empty() && Clock::now() < deadline) {
@@ -407,6 +413,22 @@ Orchestrator::Collected Orchestrator::collect(int round, const std::vector<std::
           Failure{*id, fmt::format("lost: no heartbeat within {:g}s (broker.heartbeat_timeout_s)",
                                    config_.heartbeat_timeout_s)});
       id = pending.erase(id);
+    }
+    for (const std::string& id : std::exchange(registered_, {})) {
+      if (!pending.contains(id)) continue;
+      // Its reply may be lost with a broker that restarted; a client that
+      // already answered sends the same reply again (ClientHost). Attempts a
+      // client queued while the broker was away arrive together: one resend
+      // per heartbeat interval answers them all.
+      const auto now = Clock::now();
+      if (const auto last = resent_at.find(id);
+          last != resent_at.end() && now - last->second < config_.heartbeat_interval()) {
+        continue;
+      }
+      resent_at[id] = now;
+      spdlog::info("round {}: {} registered again; sending its {} again", round, id,
+                   wire::body_name(sent.at(id).body));
+      send(id, sent.at(id));
     }
     if (!received) continue;
     auto& [envelope, bytes] = *received;
@@ -474,7 +496,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
   std::vector<FitInstruction> instructions = strategy_->configure_fit(round, sampled_infos);
   const auto sent_at = Clock::now();
   std::map<std::string, std::uint64_t> bytes_down;
-  std::vector<std::string> instructed;
+  std::map<std::string, wire::Envelope> instructed;
   for (FitInstruction& instruction : instructions) {
     if (!clients_.contains(instruction.client_id)) {
       throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" +
@@ -493,8 +515,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
         wire::FitInsBody{instruction.adapter.alpha, std::move(instruction.config),
                          instruction.merge.alpha},
         std::move(tensors)};
-    bytes_down[instruction.client_id] = send(instruction.client_id, std::move(envelope));
-    instructed.push_back(instruction.client_id);
+    bytes_down[instruction.client_id] = send(instruction.client_id, envelope);
+    instructed.emplace(instruction.client_id, std::move(envelope));
   }
 
   Collected collected = collect(round, instructed, kFitRes, sent_at);
@@ -590,14 +612,14 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
   std::vector<EvaluateInstruction> instructions = strategy_->configure_evaluate(round, infos(ids));
   if (instructions.empty()) return {};
   const auto sent_at = Clock::now();
-  std::vector<std::string> instructed;
+  std::map<std::string, wire::Envelope> instructed;
   for (EvaluateInstruction& instruction : instructions) {
     wire::Envelope envelope{
         static_cast<std::uint32_t>(round), wire::kServerId, instruction.client_id,
         wire::EvaluateInsBody{instruction.adapter.alpha, std::move(instruction.config)},
         to_named_tensors(instruction.adapter)};
-    bytes_down_ += send(instruction.client_id, std::move(envelope));
-    instructed.push_back(instruction.client_id);
+    bytes_down_ += send(instruction.client_id, envelope);
+    instructed.emplace(instruction.client_id, std::move(envelope));
   }
   Collected collected = collect(round, instructed, kEvaluateRes, sent_at);
   std::vector<EvaluateResult> results;

@@ -80,9 +80,11 @@ class Orchestrator {
   std::optional<Received> receive_until(Clock::time_point deadline);
   std::uint64_t send(const std::string& client_id, wire::Envelope envelope);
   void send_error(const std::string& client_id, wire::ErrorCode code, const std::string& text);
-  // Waits for one reply of the wanted kind from each of `client_ids`.
-  Collected collect(int round, const std::vector<std::string>& client_ids, std::size_t wanted_body,
-                    Clock::time_point sent_at);
+  // Waits for one reply of the wanted kind to each of the `sent` instructions
+  // (by client id). A client that registers again meanwhile (it restarted,
+  // or the broker did and lost what it held) is sent its instruction again.
+  Collected collect(int round, const std::map<std::string, wire::Envelope>& sent,
+                    std::size_t wanted_body, Clock::time_point sent_at);
 
   nlohmann::json fit_round(int round);
   nlohmann::json evaluate_round(int round);
@@ -106,6 +108,7 @@ class Orchestrator {
   std::uint64_t bytes_up_ = 0;
   std::int64_t failures_total_ = 0;
   std::set<std::string> failed_last_;  // clients whose last fit instruction failed
+  std::set<std::string> registered_;   // registrations accepted since collect() last looked
   Accounting accounting_;
   StatusBoard* status_ = nullptr;
   Clock::time_point next_heartbeat_{};
