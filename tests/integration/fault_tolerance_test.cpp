@@ -258,8 +258,13 @@ namespace {
 // it is told to, and reads what comes back.
 class HandClient {
  public:
-  HandClient(const std::string& endpoint, const std::string& identity)
-      : socket_(context_, zmq::socket_type::dealer) {
+  // With `heartbeat_as`, next() sends a Heartbeat in that client's name
+  // every 300 ms while it waits, as a real client's heartbeat thread does:
+  // the broker declares a client that is silent for heartbeat_timeout_s lost
+  // and drops what the server sends it, a refusal included.
+  HandClient(const std::string& endpoint, const std::string& identity,
+             std::string heartbeat_as = "")
+      : socket_(context_, zmq::socket_type::dealer), heartbeat_as_(std::move(heartbeat_as)) {
     socket_.set(zmq::sockopt::routing_id, identity);
     socket_.set(zmq::sockopt::linger, 0);
     socket_.connect(endpoint);
@@ -293,6 +298,11 @@ class HandClient {
   std::optional<wire::Envelope> next(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!heartbeat_as_.empty() && now - last_heartbeat_ >= std::chrono::milliseconds(300)) {
+        send(wire::Envelope{0, heartbeat_as_, wire::kServerId, wire::HeartbeatBody{}, {}});
+        last_heartbeat_ = now;
+      }
       auto envelope = receive(std::chrono::milliseconds(100));
       if (envelope && !std::holds_alternative<wire::HeartbeatBody>(envelope->body)) return envelope;
     }
@@ -302,6 +312,8 @@ class HandClient {
  private:
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::string heartbeat_as_;
+  std::chrono::steady_clock::time_point last_heartbeat_{};
 };
 
 int error_code(const std::optional<wire::Envelope>& envelope) {
@@ -331,7 +343,7 @@ fs::path run_with_hand_client(
   Process server(command("server", out, extra), out / "server.log", kEnv);
   auto clients = start_clients(out, 2, extra);
   if (before_registering) before_registering(endpoint);
-  HandClient hand(endpoint, "hand");
+  HandClient hand(endpoint, "hand", "client-2");
   // The server names its model id when it refuses a wrong one.
   hand.send(wire::Envelope{0, "client-2", wire::kServerId, wire::RegisterBody{4, "?", 100}, {}});
   const auto refusal = hand.next(std::chrono::seconds(60));
@@ -343,8 +355,6 @@ fs::path run_with_hand_client(
       0, "client-2", wire::kServerId, wire::RegisterBody{4, match[1].str(), 100}, {}});
   const auto started = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - started < std::chrono::seconds(120)) {
-    // Alive between instructions too, as a real client's heartbeats keep it.
-    hand.send(wire::Envelope{0, "client-2", wire::kServerId, wire::HeartbeatBody{}, {}});
     auto envelope = hand.next(std::chrono::milliseconds(300));
     if (!envelope) continue;
     if (std::holds_alternative<wire::ShutdownBody>(envelope->body)) break;
