@@ -235,6 +235,13 @@ TEST_CASE("a client whose CURVE key is not allowed cannot register or receive an
   // The stranger claims to be client 1; it gives up when nothing answers.
   auto stranger = start_client(
       out, 1, join(with_key("stranger"), {"--set", "client.server_silence_timeout_s=4"}));
+  // The allowed client starts once the stranger has been refused: with both
+  // started together, the two rounds can end before the stranger connects.
+  REQUIRE(wait_until(
+      [&] {
+        return read_file(out / "server.log").find("refused a connection") != std::string::npos;
+      },
+      std::chrono::seconds(60)));
   auto allowed = start_client(out, 0, with_key("client-0"));
 
   require_exit(server, 0, out / "server.log");
