@@ -80,6 +80,17 @@ TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite v
     adapter.layers.at("head") = init_adapter(kSpec, 3, 16.0, 1).layers.at("head");
     CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("differs"));
   }
+  SECTION("a scalar factor (a hostile peer's) is a FormatError, not an index error") {
+    for (const std::string layer : {"fc1", "head"}) {
+      Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+      adapter.layers.at(layer).a = at::zeros({});
+      CHECK_THROWS_MATCHES(validate_adapter(adapter, kSpec, 8), FormatError,
+                           Catch::Matchers::Message("layer '" + layer +
+                                                    "': factors must be matrices, got A a "
+                                                    "scalar and B " +
+                                                    (layer == "fc1" ? "5×2" : "3×2")));
+    }
+  }
   SECTION("wrong dtype") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
     adapter.layers.at("fc1").a = adapter.layers.at("fc1").a.to(at::kDouble);

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 
@@ -9,10 +9,11 @@ namespace lorafed {
 // True when no element is NaN or infinite. A contiguous float32 CPU tensor
 // (every received update) is scanned in place: at::isfinite(t).all() would
 // allocate a bool tensor as large as t/4, which for a 256 MiB adapter costs
-// more than receiving it (docs/benchmarks.md, transport).
+// more than receiving it (docs/benchmarks.md, transport). Tensor methods
+// only, no operator headers: the fuzz target (tests/fuzz) compiles this.
 inline bool all_finite(const at::Tensor& tensor) {
   if (tensor.scalar_type() != at::kFloat || !tensor.is_contiguous() || !tensor.is_cpu()) {
-    return at::isfinite(tensor).all().item<bool>();
+    return tensor.isfinite().all().item<bool>();
   }
   const auto* bits = static_cast<const std::uint32_t*>(tensor.data_ptr());
   const std::int64_t count = tensor.numel();

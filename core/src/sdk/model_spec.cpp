@@ -1,6 +1,6 @@
 #include "lorafed/model_spec.hpp"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <algorithm>
 
