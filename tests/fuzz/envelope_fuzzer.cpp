@@ -1,28 +1,79 @@
-// libFuzzer target: what a receiver checks before it trusts a message
-// (src/wire/envelope_reader.hpp): FlatBuffers verification of the envelope,
-// its version and frame count, the body, and every tensor entry against the
-// frames and the limits (dtype, dimensions, overflow, nbytes, frame bounds,
-// duplicates, totals). Both entry points are run: decode_header (the
-// broker's) and check_message (the server's and the clients', before any
-// tensor byte is read). They may refuse an input only by throwing
-// DecodeError; a crash, a sanitizer report or another exception is a bug.
+// libFuzzer target: what a receiver checks before it trusts a message.
+//
+// 1. The envelope (src/wire/envelope_reader.hpp): FlatBuffers verification,
+//    its version and frame count, the body, and every tensor entry against
+//    the frames and the limits (dtype, dimensions, overflow, nbytes, frame
+//    bounds, duplicates, totals). Both entry points are run: decode_header
+//    (the broker's) and check_message (the server's and the clients', before
+//    any tensor byte is read).
+// 2. The tensors, made as decode() makes them, as the server checks a
+//    client's update before it is aggregated (update_checks.hpp).
+//
+// Each step may refuse an input only by throwing lorafed::FormatError
+// (DecodeError is one); a crash, a sanitizer report or another exception is
+// a bug.
 //
 // Inputs are messages in the format of fuzz_input.hpp; lorafed_fuzz_seeds
-// writes a starting corpus of valid ones. scripts/fuzz.sh builds and runs it.
+// writes a starting corpus of valid ones, whose adapters fit update_spec().
+// scripts/fuzz.sh builds and runs it.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/from_blob.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
 #include <cstdint>
+#include <cstring>
 
 #include "fuzz_input.hpp"
 #include "src/wire/envelope_reader.hpp"
+#include "update_checks.hpp"
+
+namespace {
+
+namespace wire = lorafed::wire;
+
+// A checked tensor as decode() makes it: float32, whatever the wire dtype.
+at::Tensor read_tensor(const lorafed::Message& message, const wire::TensorLocation& location) {
+  static float no_elements;
+  if (location.nbytes == 0) return at::from_blob(&no_elements, location.shape, at::kFloat);
+  std::vector<std::uint8_t> bytes(location.nbytes);
+  std::uint64_t done = 0;
+  for (std::size_t frame = location.frame, offset = location.offset; done < bytes.size();
+       ++frame, offset = 0) {
+    const lorafed::Frame& part = message.frames.at(frame);
+    const std::uint64_t take = std::min<std::uint64_t>(bytes.size() - done, part.size - offset);
+    if (take > 0) std::memcpy(bytes.data() + done, part.data + offset, take);  // empty frames
+    done += take;
+  }
+  auto* values = new std::vector<float>();
+  if (location.dtype == wire::WireDtype::kFloat32) {
+    values->resize(bytes.size() / 4);
+    std::memcpy(values->data(), bytes.data(), bytes.size());
+  } else {
+    values->resize(bytes.size() / 2);
+    for (std::size_t i = 0; i < values->size(); ++i) {
+      std::uint16_t half;
+      std::memcpy(&half, bytes.data() + 2 * i, 2);
+      (*values)[i] = location.dtype == wire::WireDtype::kFloat16
+                         ? c10::detail::fp16_ieee_to_fp32_value(half)
+                         : c10::detail::f32_from_bits(half);
+    }
+  }
+  return at::from_blob(
+      values->data(), location.shape, [values](void*) { delete values; }, at::kFloat);
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const lorafed::Message message = lorafed::fuzz::message_from_input(data, size);
-  lorafed::wire::DecodeLimits limits;
+  wire::DecodeLimits limits;
   limits.max_frame_bytes = 1 << 16;
   limits.max_message_bytes = 1 << 20;
   limits.max_tensors = 64;
   try {
-    const lorafed::wire::Header header = lorafed::wire::decode_header(message, limits);
-    const lorafed::wire::CheckedMessage checked = lorafed::wire::check_message(message, limits);
+    const wire::Header header = wire::decode_header(message, limits);
+    const wire::CheckedMessage checked = wire::check_message(message, limits);
     // What decode() relies on: every checked byte range lies within the frames.
     for (const auto& tensor : checked.tensors) {
       std::uint64_t available = 0;
@@ -33,7 +84,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       if (available < tensor.nbytes || header.kind != checked.header.kind) __builtin_trap();
     }
-  } catch (const lorafed::wire::DecodeError&) {
+    lorafed::NamedTensors tensors;
+    for (const auto& location : checked.tensors) {
+      tensors.emplace(location.name, read_tensor(message, location));
+    }
+    lorafed::fuzz::check_update(std::move(tensors), checked.body);
+  } catch (const lorafed::FormatError&) {
     // Refused: what hostile input should get.
   }
   return 0;

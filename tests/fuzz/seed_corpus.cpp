@@ -1,6 +1,8 @@
 // lorafed_fuzz_seeds DIR: writes valid messages of every body kind, with and
 // without tensors, small and split over frames, as a starting corpus for
-// lorafed_fuzz_envelope (format: fuzz_input.hpp).
+// lorafed_fuzz_envelope (format: fuzz_input.hpp). The small adapters fit the
+// target's model spec (A 2×5, B 6×2, a shared "head.weight" 3×2), so the
+// fuzzer starts from updates that pass every check.
 #include <ATen/ATen.h>
 
 #include <filesystem>
@@ -22,12 +24,26 @@ int main(int argc, char** argv) {
                                          {"fc1.lora_B", at::randn({6, 2})}};
   const lorafed::NamedTensors framed = {{"fc1.lora_A", at::randn({4, 300})},
                                         {"fc1.lora_B", at::randn({300, 4})}};
+  lorafed::NamedTensors with_parameter = adapter;
+  with_parameter.emplace(std::string(wire::kParameterPrefix) + "head.weight", at::randn({3, 2}));
   const std::vector<wire::Envelope> seeds = {
       {0, "client-1", "server", wire::RegisterBody{4, "mlp-784x128x64x10", 10}, {}},
       {1, "server", "client-0", wire::FitInsBody{16, {{"lr", 0.1}, {"name", std::string("x")}}, 0},
        adapter},
       {1, "client-0", "server", wire::FitResBody{16, 10, {{"train_loss", 0.5}}}, adapter},
       {1, "client-0", "server", wire::FitResBody{16, 10, {}}, framed},
+      {1, "client-0", "server", wire::FitResBody{16, 10, {}}, with_parameter},
+      // What a hostile peer may send instead of matrices.
+      {1,
+       "client-0",
+       "server",
+       wire::FitResBody{16, 10, {}},
+       {{"fc1.lora_A", at::randn({})}, {"fc1.lora_B", at::randn({6, 2})}}},
+      {1,
+       "client-0",
+       "server",
+       wire::FitResBody{16, 10, {}},
+       {{"fc1.lora_A", at::randn({5})}, {"fc1.lora_B", at::randn({6})}}},
       {2, "server", "client-0", wire::EvaluateInsBody{16, {}}, adapter},
       {2, "client-0", "server", wire::EvaluateResBody{10, 0.3, {{"accuracy", 0.9}}}, {}},
       {0, "client-0", "server", wire::HeartbeatBody{}, {}},

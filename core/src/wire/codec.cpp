@@ -199,7 +199,8 @@ at::Tensor read_tensor(const Message& message, const TensorLocation& location) {
       const Frame& part = message.frames[frame];
       const std::uint64_t take =
           std::min<std::uint64_t>(location.nbytes - done, part.size - offset);
-      std::memcpy(out + done, part.data + offset, take);
+      // An empty frame's data may be null, which memcpy must not be given.
+      if (take > 0) std::memcpy(out + done, part.data + offset, take);
       done += take;
       ++frame;
       offset = 0;
