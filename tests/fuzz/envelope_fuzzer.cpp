@@ -6,23 +6,23 @@
 //    bounds, duplicates, totals). Both entry points are run: decode_header
 //    (the broker's) and check_message (the server's and the clients', before
 //    any tensor byte is read).
-// 2. The tensors, made as decode() makes them, as the server checks a
-//    client's update before it is aggregated (update_checks.hpp).
+// 2. The tensors, made as decode() makes them, through the server's checks
+//    on a client's update before it is aggregated
+//    (src/server/update_checks.hpp).
 //
 // Each step may refuse an input only by throwing lorafed::FormatError
 // (DecodeError is one); a crash, a sanitizer report or another exception is
 // a bug.
 //
 // Inputs are messages in the format of fuzz_input.hpp; lorafed_fuzz_seeds
-// writes a starting corpus of valid ones, whose adapters fit update_spec().
+// writes a starting corpus of valid ones, whose adapters fit the spec of
+// update_checks.hpp.
 // scripts/fuzz.sh builds and runs it.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/from_blob.h>
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
 
 #include <cstdint>
-#include <cstring>
+#include <vector>
 
 #include "fuzz_input.hpp"
 #include "src/wire/envelope_reader.hpp"
@@ -33,34 +33,18 @@ namespace {
 namespace wire = lorafed::wire;
 
 // A checked tensor as decode() makes it: float32, whatever the wire dtype.
+// (decode() itself needs LibTorch's operators, which Clang cannot compile.)
 at::Tensor read_tensor(const lorafed::Message& message, const wire::TensorLocation& location) {
   static float no_elements;
   if (location.nbytes == 0) return at::from_blob(&no_elements, location.shape, at::kFloat);
-  std::vector<std::uint8_t> bytes(location.nbytes);
-  std::uint64_t done = 0;
-  for (std::size_t frame = location.frame, offset = location.offset; done < bytes.size();
-       ++frame, offset = 0) {
-    const lorafed::Frame& part = message.frames.at(frame);
-    const std::uint64_t take = std::min<std::uint64_t>(bytes.size() - done, part.size - offset);
-    if (take > 0) std::memcpy(bytes.data() + done, part.data + offset, take);  // empty frames
-    done += take;
-  }
-  auto* values = new std::vector<float>();
-  if (location.dtype == wire::WireDtype::kFloat32) {
-    values->resize(bytes.size() / 4);
-    std::memcpy(values->data(), bytes.data(), bytes.size());
-  } else {
-    values->resize(bytes.size() / 2);
-    for (std::size_t i = 0; i < values->size(); ++i) {
-      std::uint16_t half;
-      std::memcpy(&half, bytes.data() + 2 * i, 2);
-      (*values)[i] = location.dtype == wire::WireDtype::kFloat16
-                         ? c10::detail::fp16_ieee_to_fp32_value(half)
-                         : c10::detail::f32_from_bits(half);
-    }
-  }
+  auto* bytes = new std::vector<std::byte>(location.nbytes);
+  wire::copy_tensor_bytes(message, location, bytes->data());
+  const at::ScalarType type = location.dtype == wire::WireDtype::kFloat32   ? at::kFloat
+                              : location.dtype == wire::WireDtype::kFloat16 ? at::kHalf
+                                                                            : at::kBFloat16;
   return at::from_blob(
-      values->data(), location.shape, [values](void*) { delete values; }, at::kFloat);
+             bytes->data(), location.shape, [bytes](void*) { delete bytes; }, type)
+      .to(at::kFloat);
 }
 
 }  // namespace

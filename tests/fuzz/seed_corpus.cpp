@@ -1,8 +1,8 @@
 // lorafed_fuzz_seeds DIR: writes valid messages of every body kind, with and
 // without tensors, small and split over frames, as a starting corpus for
 // lorafed_fuzz_envelope (format: fuzz_input.hpp). The small adapters fit the
-// target's model spec (A 2×5, B 6×2, a shared "head.weight" 3×2), so the
-// fuzzer starts from updates that pass every check.
+// target's model spec (update_checks.hpp: A 2×5, B 6×2, a shared
+// "head.weight" 3×2), so the fuzzer starts from updates that pass every check.
 #include <ATen/ATen.h>
 
 #include <filesystem>

@@ -10,6 +10,7 @@
 #include "lorafed/error.hpp"
 #include "src/peft_adapter.hpp"
 #include "src/sampling.hpp"
+#include "src/server/update_checks.hpp"
 #include "src/statistics.hpp"
 #include "src/wire/codec.hpp"
 
@@ -526,18 +527,16 @@ nlohmann::json Orchestrator::fit_round(int round) {
   for (auto& [id, reply] : collected.replies) {
     auto& body = std::get<wire::FitResBody>(reply.envelope.body);
     try {
-      NamedTensors parameters = wire::take_prefixed(reply.envelope.tensors, wire::kParameterPrefix);
-      validate_shared_parameters(parameters, spec_);
-      Adapter adapter = adapter_from_named_tensors(reply.envelope.tensors, body.alpha);
       const std::int64_t sent_rank = client_rank_sent_.at(id);
-      validate_adapter(adapter, spec_, sent_rank);
-      if (adapter.rank() != sent_rank) {
-        throw FormatError("returned rank " + std::to_string(adapter.rank()) + ", was sent rank " +
-                          std::to_string(sent_rank));
+      CheckedUpdate update =
+          check_update(std::move(reply.envelope.tensors), body.alpha, spec_, sent_rank);
+      if (update.adapter.rank() != sent_rank) {
+        throw FormatError("returned rank " + std::to_string(update.adapter.rank()) +
+                          ", was sent rank " + std::to_string(sent_rank));
       }
       if (body.num_examples < 0) throw FormatError("negative num_examples");
-      results.push_back(FitResult{id, std::move(adapter), body.num_examples, body.metrics,
-                                  std::move(parameters)});
+      results.push_back(FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
+                                  std::move(update.parameters)});
       accepted[id] = &reply;
     } catch (const FormatError& error) {
       failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});

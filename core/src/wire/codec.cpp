@@ -191,20 +191,7 @@ at::Tensor read_tensor(const Message& message, const TensorLocation& location) {
         [owner](void*) mutable { owner.reset(); }, options);
   } else {
     tensor = assembly_buffer(location.shape, options, location.nbytes);
-    auto* out = static_cast<std::byte*>(tensor.data_ptr());
-    std::uint64_t done = 0;
-    std::size_t frame = location.frame;
-    std::size_t offset = location.offset;
-    while (done < location.nbytes) {  // check_message made sure the frames hold it
-      const Frame& part = message.frames[frame];
-      const std::uint64_t take =
-          std::min<std::uint64_t>(location.nbytes - done, part.size - offset);
-      // An empty frame's data may be null, which memcpy must not be given.
-      if (take > 0) std::memcpy(out + done, part.data + offset, take);
-      done += take;
-      ++frame;
-      offset = 0;
-    }
+    copy_tensor_bytes(message, location, static_cast<std::byte*>(tensor.data_ptr()));
   }
   return wire_type == at::kFloat ? tensor : tensor.to(at::kFloat);
 }

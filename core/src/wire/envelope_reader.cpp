@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -224,6 +225,21 @@ CheckedMessage check_message(const Message& message, const DecodeLimits& limits)
     }
   }
   return checked;
+}
+
+void copy_tensor_bytes(const Message& message, const TensorLocation& location, std::byte* out) {
+  std::uint64_t done = 0;
+  std::size_t frame = location.frame;
+  std::size_t offset = location.offset;
+  while (done < location.nbytes) {  // check_message made sure the frames hold it
+    const Frame& part = message.frames[frame];
+    const std::uint64_t take = std::min<std::uint64_t>(location.nbytes - done, part.size - offset);
+    // An empty frame's data may be null, which memcpy must not be given.
+    if (take > 0) std::memcpy(out + done, part.data + offset, take);
+    done += take;
+    ++frame;
+    offset = 0;
+  }
 }
 
 }  // namespace lorafed::wire

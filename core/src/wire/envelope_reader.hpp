@@ -72,4 +72,8 @@ struct CheckedMessage {
 // is wrong.
 CheckedMessage check_message(const Message& message, const DecodeLimits& limits = {});
 
+// Copies the location.nbytes bytes of a tensor that check_message() located
+// to `out`, across as many frames as they span.
+void copy_tensor_bytes(const Message& message, const TensorLocation& location, std::byte* out);
+
 }  // namespace lorafed::wire

@@ -1,0 +1,19 @@
+#include "src/server/update_checks.hpp"
+
+#include <ATen/core/Tensor.h>
+
+#include "src/wire/messages.hpp"
+
+namespace lorafed {
+
+CheckedUpdate check_update(NamedTensors tensors, double alpha, const ModelSpec& spec,
+                           std::int64_t max_rank) {
+  CheckedUpdate update;
+  update.parameters = wire::take_prefixed(tensors, wire::kParameterPrefix);
+  validate_shared_parameters(update.parameters, spec);
+  update.adapter = adapter_from_named_tensors(tensors, alpha);
+  validate_adapter(update.adapter, spec, max_rank);
+  return update;
+}
+
+}  // namespace lorafed

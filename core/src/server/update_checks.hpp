@@ -1,0 +1,24 @@
+#pragma once
+
+// What the server checks in a client's fit result before it is aggregated
+// (docs/protocol.md, Validation). Free of LibTorch's operators: the fuzz
+// target (tests/fuzz) compiles it.
+#include <cstdint>
+
+#include "lorafed/adapter.hpp"
+
+namespace lorafed {
+
+struct CheckedUpdate {
+  Adapter adapter;
+  NamedTensors parameters;  // the "param." tensors, without the prefix
+};
+
+// Splits `tensors` into shared parameters and the adapter's factors and
+// checks both against `spec`: every parameter listed, of its shape, float32
+// and finite; the factors under PEFT's names, with a rank in 1..max_rank
+// (validate_adapter). Throws lorafed::FormatError saying what is wrong.
+CheckedUpdate check_update(NamedTensors tensors, double alpha, const ModelSpec& spec,
+                           std::int64_t max_rank);
+
+}  // namespace lorafed
