@@ -1,24 +1,56 @@
 #include "src/federation_config.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <set>
 
 #include "lorafed/error.hpp"
 #include "src/rank_assignment.hpp"
+#include "src/sdk/config_ranges.hpp"
 
 namespace lorafed {
 namespace {
 
-template <class T>
-T positive(const ConfigTable& table, std::string_view key, T fallback) {
-  const T value = table.get<T>(key, fallback);
-  if (!(value > 0))
-    throw_config_error(table, key, "must be positive, got " + std::to_string(value));
-  return value;
-}
+using config_range::integer;
+using config_range::Interval;
+using config_range::number;
+using config_range::seconds;
+
+constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+// Client ids, ranks and per-client state are held for every client.
+constexpr std::int64_t kMaxClients = 1'000'000;
+constexpr std::int64_t kMaxThreads = 1024;
+constexpr std::int64_t kMinFrameBytes = 1024;
+constexpr std::int64_t kMaxFrameBytes = std::int64_t{1} << 30;
+constexpr double kMaxAlpha = 1e6;
 
 std::string default_endpoint(const std::string& transport) {
   if (transport == "inproc") return "inproc://lorafed";
   return "tcp://127.0.0.1:7700";
+}
+
+std::string shape_text(const TargetLayer& layer) {
+  return "'" + layer.name + "' (out " + std::to_string(layer.out_features) + " × in " +
+         std::to_string(layer.in_features) + ")";
+}
+
+std::int64_t largest_rank(const TargetLayer& layer) {
+  return std::min(layer.in_features, layer.out_features);
+}
+
+// Says once per process what a rank is clamped to on a layer narrower than it.
+void warn_once(const std::string& message) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard lock(mutex);
+  if (said.insert(message).second) spdlog::warn("{}", message);
 }
 
 }  // namespace
@@ -38,47 +70,39 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   const ConfigTable& doc = config.document;
 
   const ConfigTable federation = doc.section("federation");
-  config.rounds = static_cast<int>(positive<std::int64_t>(federation, "rounds", config.rounds));
-  config.num_clients = positive<std::int64_t>(federation, "num_clients", config.num_clients);
+  config.rounds = static_cast<int>(integer(federation, "rounds", config.rounds, 1, kMaxInt));
+  config.num_clients = integer(federation, "num_clients", config.num_clients, 1, kMaxClients);
+  // Any 64-bit integer; only its bits matter.
   config.seed = static_cast<std::uint64_t>(federation.get<std::int64_t>("seed", 0));
-  config.fraction_fit = positive<double>(federation, "fraction_fit", config.fraction_fit);
-  if (config.fraction_fit > 1) throw_config_error(federation, "fraction_fit", "must be at most 1");
+  config.fraction_fit =
+      number(federation, "fraction_fit", config.fraction_fit, Interval{0, 1, true, false});
   config.min_fit_clients =
-      positive<std::int64_t>(federation, "min_fit_clients", config.min_fit_clients);
+      integer(federation, "min_fit_clients", config.min_fit_clients, 1, config.num_clients);
   config.min_available_clients =
-      federation.get<std::int64_t>("min_available_clients", config.num_clients);
-  if (config.min_available_clients < 1 || config.min_available_clients > config.num_clients) {
-    throw_config_error(federation, "min_available_clients", "must be between 1 and num_clients");
-  }
-  if (config.min_fit_clients > config.num_clients) {
-    throw_config_error(federation, "min_fit_clients", "must not exceed num_clients");
-  }
-  config.round_timeout_s = positive<double>(federation, "round_timeout_s", config.round_timeout_s);
-  config.min_fit_results = positive<std::int64_t>(federation, "min_fit_results", 1);
-  if (config.min_fit_results > config.num_clients) {
-    throw_config_error(federation, "min_fit_results", "must not exceed num_clients");
-  }
+      integer(federation, "min_available_clients", config.num_clients, 1, config.num_clients);
+  config.round_timeout_s = seconds(federation, "round_timeout_s", config.round_timeout_s);
+  config.min_fit_results =
+      integer(federation, "min_fit_results", config.min_fit_results, 1, config.num_clients);
   config.registration_timeout_s =
-      positive<double>(federation, "registration_timeout_s", config.registration_timeout_s);
-  config.evaluate_every = static_cast<int>(federation.get<std::int64_t>("evaluate_every", 1));
-  if (config.evaluate_every < 0)
-    throw_config_error(federation, "evaluate_every", "must not be negative");
+      seconds(federation, "registration_timeout_s", config.registration_timeout_s);
+  config.evaluate_every =
+      static_cast<int>(integer(federation, "evaluate_every", config.evaluate_every, 0, kMaxInt));
   config.output_dir = federation.get<std::string>("output_dir", "runs/" + path.stem().string());
   config.log_level = federation.get<std::string>("log_level", config.log_level);
 
   const ConfigTable lora = doc.section("lora");
   config.ranks = assign_ranks(lora, config.num_clients, config.seed);
-  config.alpha = positive<double>(lora, "alpha", config.alpha);
+  config.alpha = number(lora, "alpha", config.alpha, Interval{0, kMaxAlpha, true, false});
 
   config.train = TrainOptions::from_config(doc.section("train"));
-  config.simulation_threads = positive<std::int64_t>(doc.section("simulation"), "threads", 2);
+  config.simulation_threads =
+      integer(doc.section("simulation"), "threads", config.simulation_threads, 1, kMaxThreads);
   const ConfigTable client = doc.section("client");
   config.server_silence_timeout_s =
-      positive<double>(client, "server_silence_timeout_s", config.server_silence_timeout_s);
-  config.reconnect_backoff_s =
-      positive<double>(client, "reconnect_backoff_s", config.reconnect_backoff_s);
+      seconds(client, "server_silence_timeout_s", config.server_silence_timeout_s);
+  config.reconnect_backoff_s = seconds(client, "reconnect_backoff_s", config.reconnect_backoff_s);
   config.reconnect_backoff_max_s =
-      positive<double>(client, "reconnect_backoff_max_s", config.reconnect_backoff_max_s);
+      seconds(client, "reconnect_backoff_max_s", config.reconnect_backoff_max_s);
   if (config.reconnect_backoff_max_s < config.reconnect_backoff_s) {
     throw_config_error(client, "reconnect_backoff_max_s", "must be at least reconnect_backoff_s");
   }
@@ -88,9 +112,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.broker_server_endpoint =
       broker.get<std::string>("server_endpoint", config.broker_server_endpoint);
   config.heartbeat_interval_s =
-      positive<double>(broker, "heartbeat_interval_s", config.heartbeat_interval_s);
-  config.heartbeat_timeout_s =
-      positive<double>(broker, "heartbeat_timeout_s", config.heartbeat_timeout_s);
+      seconds(broker, "heartbeat_interval_s", config.heartbeat_interval_s);
+  config.heartbeat_timeout_s = seconds(broker, "heartbeat_timeout_s", config.heartbeat_timeout_s);
   if (config.heartbeat_timeout_s < 2 * config.heartbeat_interval_s) {
     throw_config_error(broker, "heartbeat_timeout_s",
                        "must be at least twice heartbeat_interval_s, or live clients are lost "
@@ -104,9 +127,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   const ConfigTable& transport = config.transport_table;
   config.transport_name = transport.get<std::string>("name", config.transport_name);
   config.endpoint = transport.get<std::string>("endpoint", default_endpoint(config.transport_name));
-  const auto max_frame = positive<std::int64_t>(transport, "max_frame_bytes", 4 << 20);
-  if (max_frame < 1024) throw_config_error(transport, "max_frame_bytes", "must be at least 1024");
-  config.encode.max_frame_bytes = static_cast<std::size_t>(max_frame);
+  config.encode.max_frame_bytes = static_cast<std::size_t>(
+      integer(transport, "max_frame_bytes", 4 << 20, kMinFrameBytes, kMaxFrameBytes));
   config.limits.max_frame_bytes = std::max<std::size_t>(config.encode.max_frame_bytes, 1 << 20);
   try {
     config.encode.dtype =
@@ -115,13 +137,58 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
     throw_config_error(transport, "wire_dtype", error.what());
   }
   config.limits.max_message_bytes = static_cast<std::uint64_t>(
-      positive<std::int64_t>(transport, "max_message_bytes", std::int64_t{1} << 32));
+      integer(transport, "max_message_bytes", std::int64_t{1} << 32, 1, kMaxInt64));
 
   config.strategy_table = doc.section("strategy");
   config.strategy_name = config.strategy_table.require<std::string>("name");
   config.model_table = doc.section("model");
   config.model_name = config.model_table.require<std::string>("name");
   return config;
+}
+
+std::chrono::milliseconds FederationConfig::milliseconds(double seconds) {
+  // load() keeps every duration within config_range::kSeconds, so this only
+  // guards other callers; rounding up keeps a positive duration positive.
+  if (!config_range::kSeconds.contains(seconds)) {
+    throw ConfigError(fmt::format("a duration of {:g} s is outside {} s", seconds,
+                                  config_range::kSeconds.text()));
+  }
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
+}
+
+void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
+                     std::int64_t client_index) {
+  if (spec.targets.empty()) return;
+  const auto widest = std::max_element(
+      spec.targets.begin(), spec.targets.end(),
+      [](const TargetLayer& x, const TargetLayer& y) { return largest_rank(x) < largest_rank(y); });
+  const std::int64_t first = client_index < 0 ? 0 : client_index;
+  const std::int64_t last = client_index < 0 ? config.num_clients - 1 : client_index;
+  for (std::int64_t index = first; index <= last; ++index) {
+    const std::int64_t rank = config.client_rank(index);
+    if (rank > largest_rank(*widest)) {
+      throw ConfigError(fmt::format(
+          "[lora] in {}: {} has LoRA rank {}, more than any LoRA layer of model '{}' takes: "
+          "the widest, {}, takes at most min(in, out) = {}; lower the rank",
+          config.source.string(), FederationConfig::client_id(index), rank, spec.model_id,
+          shape_text(*widest), largest_rank(*widest)));
+    }
+  }
+  // A rank above a narrower layer's size still trains the wider layers; say
+  // what the narrow one gets instead of clamping silently.
+  for (const TargetLayer& layer : spec.targets) {
+    std::set<std::int64_t> clamped;
+    for (std::int64_t index = first; index <= last; ++index) {
+      if (config.client_rank(index) > largest_rank(layer))
+        clamped.insert(config.client_rank(index));
+    }
+    if (clamped.empty()) continue;
+    warn_once(fmt::format(
+        "LoRA rank{} {} exceed{} the size of layer {} of model '{}': the update of that layer has "
+        "rank at most {} there",
+        clamped.size() > 1 ? "s" : "", fmt::join(clamped, ", "), clamped.size() > 1 ? "" : "s",
+        shape_text(layer), spec.model_id, largest_rank(layer)));
+  }
 }
 
 std::int64_t FederationConfig::client_rank(std::int64_t client_index) const {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lorafed/config.hpp"
+#include "lorafed/model_spec.hpp"
 #include "lorafed/train_options.hpp"
 #include "src/wire/codec.hpp"
 
@@ -82,10 +83,18 @@ struct FederationConfig {
     return milliseconds(heartbeat_interval_s);
   }
   std::chrono::milliseconds heartbeat_timeout() const { return milliseconds(heartbeat_timeout_s); }
-  static std::chrono::milliseconds milliseconds(double seconds) {
-    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
-  }
+  // Seconds as milliseconds, rounded up; ConfigError outside config_range::kSeconds.
+  static std::chrono::milliseconds milliseconds(double seconds);
   static std::string client_id(std::int64_t client_index);
 };
+
+// Checks the configured LoRA ranks against a model made for them: client
+// `client_index`'s rank, or every client's (-1, the server's model, which
+// configures them all). A rank larger than every LoRA layer takes
+// (min(in, out) of the widest) is a ConfigError naming the rank, the layer
+// and its shape; a rank that only a narrower layer cannot take is logged
+// once with what that layer gets.
+void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
+                     std::int64_t client_index);
 
 }  // namespace lorafed

@@ -57,7 +57,14 @@ std::shared_ptr<ClientProcedure> FederationPlugins::make_client_procedure() cons
 
 std::shared_ptr<ModelBackend> FederationPlugins::make_model(const ModelContext& context) const {
   return call_plugin(model_, "model", [&](const ModelFactory& factory) {
-    return factory.create(config_.model_table, context);
+    auto model = factory.create(config_.model_table, context);
+    // Each model made is checked: a personalised federation's clients may
+    // have different models (cnnzoo); the server's configures every client.
+    if (model) {
+      check_ranks_fit(config_, model->spec(),
+                      context.role == ModelContext::Role::kClient ? context.client_index : -1);
+    }
+    return model;
   });
 }
 

@@ -1,5 +1,7 @@
 #include "src/rank_assignment.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -11,7 +13,7 @@ namespace lorafed {
 std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num_clients,
                                        std::uint64_t seed) {
   const std::int64_t rank = lora.get<std::int64_t>("rank", 8);
-  if (rank < 1) throw_config_error(lora, "rank", "must be at least 1");
+  if (rank < 1) throw_config_error(lora, "rank", "must be at least 1, got " + std::to_string(rank));
   const auto explicit_ranks = lora.find<std::vector<std::int64_t>>("ranks");
   const auto distribution = lora.find<std::string>("rank_distribution");
   if (explicit_ranks && distribution) {
@@ -44,7 +46,8 @@ std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num
   } else if (*distribution == "heavy_tail") {
     const double share = lora.get<double>("heavy_tail_share", 0.8);
     if (!(share >= 0 && share <= 1))
-      throw_config_error(lora, "heavy_tail_share", "must be in [0, 1]");
+      throw_config_error(lora, "heavy_tail_share",
+                         fmt::format("must be a number in [0, 1], got {:g}", share));
     const auto smallest =
         static_cast<std::int64_t>(std::llround(share * static_cast<double>(num_clients)));
     std::uniform_int_distribution<std::size_t> pick(set.size() > 1 ? 1 : 0, set.size() - 1);
@@ -53,8 +56,14 @@ std::vector<std::int64_t> assign_ranks(const ConfigTable& lora, std::int64_t num
     std::shuffle(ranks.begin(), ranks.end(), rng);  // which clients are small is random too
   } else if (*distribution == "normal") {
     const double mean = lora.require<double>("rank_mean");
+    if (!std::isfinite(mean)) {
+      throw_config_error(lora, "rank_mean", fmt::format("must be a finite number, got {:g}", mean));
+    }
     const double deviation = lora.get<double>("rank_std", 1.0);
-    if (!(deviation > 0)) throw_config_error(lora, "rank_std", "must be positive");
+    if (!(deviation > 0 && std::isfinite(deviation))) {
+      throw_config_error(lora, "rank_std",
+                         fmt::format("must be a finite number in (0, inf), got {:g}", deviation));
+    }
     std::normal_distribution<double> draw(mean, deviation);
     for (std::int64_t i = 0; i < num_clients; ++i) {
       const double value = draw(rng);

@@ -1,7 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
+#include "src/federation_config.hpp"
 
 using Catch::Matchers::Contains;
 using lorafed::ConfigError;
@@ -102,4 +108,139 @@ TEST_CASE("set_from_text overrides and creates keys, bare words as strings", "[c
 TEST_CASE("a section that is not a table is an error", "[config]") {
   const auto config = ConfigTable::parse_string("model = 3\n", "s.toml");
   CHECK_THROWS_WITH(config.section("model"), Contains("must be a table"));
+}
+
+// --- FederationConfig: the framework's tables, their ranges and the ranks ---
+
+namespace {
+
+// A minimal federation file; `overrides` as `--set` gives them.
+lorafed::FederationConfig load_federation(const std::vector<std::string>& overrides) {
+  const auto path = std::filesystem::temp_directory_path() / "lorafed-test-federation.toml";
+  std::ofstream(path) << "[federation]\nnum_clients = 3\n[strategy]\nname = \"fedavg\"\n"
+                         "[model]\nname = \"mlp\"\n";
+  return lorafed::FederationConfig::load(path, overrides);
+}
+
+}  // namespace
+
+TEST_CASE("numbers out of range are refused at load, naming the key, the value and the range",
+          "[config]") {
+  struct Case {
+    std::string assignment;  // --set
+    std::string key;         // as the message names it
+    std::string range;
+    std::string value;
+  };
+  const std::string seconds = "must be a number of seconds in [0.001, 1e+09]";
+  const Case test = GENERATE_COPY(values<Case>({
+      {"federation.rounds=4294967296", "[federation] key 'rounds'", "from 1 to 2147483647",
+       "got 4294967296"},
+      {"federation.rounds=0", "[federation] key 'rounds'", "from 1 to 2147483647", "got 0"},
+      {"federation.round_timeout_s=inf", "[federation] key 'round_timeout_s'", seconds, "got inf"},
+      {"federation.round_timeout_s=1e300", "[federation] key 'round_timeout_s'", seconds,
+       "got 1e+300"},
+      {"federation.registration_timeout_s=1e300", "[federation] key 'registration_timeout_s'",
+       seconds, "got 1e+300"},
+      {"broker.heartbeat_timeout_s=1e20", "[broker] key 'heartbeat_timeout_s'", seconds,
+       "got 1e+20"},
+      {"broker.heartbeat_interval_s=nan", "[broker] key 'heartbeat_interval_s'", seconds,
+       "got nan"},
+      {"client.server_silence_timeout_s=-1", "[client] key 'server_silence_timeout_s'", seconds,
+       "got -1"},
+      {"client.reconnect_backoff_s=0.0001", "[client] key 'reconnect_backoff_s'", seconds,
+       "got 0.0001"},
+      {"federation.num_clients=10000000000", "[federation] key 'num_clients'", "from 1 to 1000000",
+       "got 10000000000"},
+      {"federation.min_fit_clients=4", "[federation] key 'min_fit_clients'", "from 1 to 3",
+       "got 4"},
+      {"federation.min_fit_results=0", "[federation] key 'min_fit_results'", "from 1 to 3",
+       "got 0"},
+      {"federation.fraction_fit=nan", "[federation] key 'fraction_fit'", "in (0, 1]", "got nan"},
+      {"federation.evaluate_every=4294967296", "[federation] key 'evaluate_every'",
+       "from 0 to 2147483647", "got 4294967296"},
+      {"lora.alpha=inf", "[lora] key 'alpha'", "in (0, 1e+06]", "got inf"},
+      {"train.learning_rate=inf", "[train] key 'learning_rate'", "in (0, inf)", "got inf"},
+      {"train.weight_decay=inf", "[train] key 'weight_decay'", "in [0, inf)", "got inf"},
+      {"train.max_grad_norm=nan", "[train] key 'max_grad_norm'", "in [0, inf)", "got nan"},
+      {"train.momentum=1", "[train] key 'momentum'", "in [0, 1)", "got 1"},
+      {"train.local_epochs=10000000000", "[train] key 'local_epochs'", "from 0 to 1000000",
+       "got 10000000000"},
+      {"train.batch_size=4294967296", "[train] key 'batch_size'", "from 1 to 2147483647",
+       "got 4294967296"},
+      {"simulation.threads=100000", "[simulation] key 'threads'", "from 1 to 1024", "got 100000"},
+      {"transport.max_frame_bytes=1099511627776", "[transport] key 'max_frame_bytes'",
+       "from 1024 to 1073741824", "got 1099511627776"},
+      {"transport.max_message_bytes=0", "[transport] key 'max_message_bytes'", "from 1 to",
+       "got 0"},
+  }));
+  INFO(test.assignment);
+  CHECK_THROWS_MATCHES(load_federation({test.assignment}), ConfigError,
+                       Catch::Matchers::Predicate<ConfigError>([&](const ConfigError& error) {
+                         const std::string message = error.what();
+                         UNSCOPED_INFO(message);
+                         return message.find(test.key) != std::string::npos &&
+                                message.find("lorafed-test-federation.toml") != std::string::npos &&
+                                message.find(test.range) != std::string::npos &&
+                                message.find(test.value) != std::string::npos;
+                       }));
+}
+
+TEST_CASE("a normal rank distribution needs a finite mean and deviation", "[config]") {
+  const std::vector<std::string> normal = {"lora.rank_distribution=normal", "lora.rank_set=[2, 4]"};
+  auto with = [&](const std::string& assignment) {
+    auto overrides = normal;
+    overrides.push_back(assignment);
+    return overrides;
+  };
+  CHECK_THROWS_WITH(load_federation(with("lora.rank_mean=nan")),
+                    Contains("'rank_mean'") && Contains("got nan"));
+  auto overrides = with("lora.rank_mean=3");
+  overrides.push_back("lora.rank_std=inf");
+  CHECK_THROWS_WITH(load_federation(overrides), Contains("'rank_std'") && Contains("got inf"));
+}
+
+TEST_CASE("the ends of each range load, and durations convert to milliseconds safely", "[config]") {
+  using std::chrono::milliseconds;
+  const auto config =
+      load_federation({"federation.rounds=2147483647", "federation.round_timeout_s=1e9",
+                       "federation.evaluate_every=0", "broker.heartbeat_interval_s=0.001",
+                       "broker.heartbeat_timeout_s=0.002", "federation.fraction_fit=1"});
+  CHECK(config.rounds == 2147483647);
+  CHECK(config.round_timeout_s == 1e9);
+  CHECK(config.heartbeat_interval() == milliseconds(1));
+  CHECK(config.heartbeat_timeout() == milliseconds(2));
+  CHECK(lorafed::FederationConfig::milliseconds(1e9) == milliseconds(1'000'000'000'000));
+  CHECK(lorafed::FederationConfig::milliseconds(0.0015) == milliseconds(2));  // rounded up
+  // Anything outside the range is an error, not an overflowed or zero duration.
+  for (const double seconds : {std::numeric_limits<double>::infinity(), 1e20, 0.0, -1.0,
+                               std::numeric_limits<double>::quiet_NaN()}) {
+    CHECK_THROWS_AS(lorafed::FederationConfig::milliseconds(seconds), ConfigError);
+  }
+}
+
+TEST_CASE("a rank no LoRA layer of the model can take is refused, naming it and the layer",
+          "[config]") {
+  lorafed::ModelSpec spec;
+  spec.model_id = "mlp-test";
+  spec.targets = {{"fc1", 784, 128}, {"head", 64, 10}};
+  const auto config = load_federation({"lora.ranks=[4, 200, 16]"});
+  SECTION("the server's model checks every client's rank") {
+    CHECK_THROWS_MATCHES(
+        lorafed::check_ranks_fit(config, spec, -1), ConfigError,
+        Catch::Matchers::Message(
+            "[lora] in " + config.source.string() +
+            ": client-1 has LoRA rank 200, more than any LoRA layer of model 'mlp-test' takes: "
+            "the widest, 'fc1' (out 128 × in 784), takes at most min(in, out) = 128; lower the "
+            "rank"));
+  }
+  SECTION("a client's model checks its own rank") {
+    CHECK_THROWS_WITH(lorafed::check_ranks_fit(config, spec, 1), Contains("client-1"));
+    CHECK_NOTHROW(lorafed::check_ranks_fit(config, spec, 0));
+    // 16 is more than the head takes (10) but fits fc1: logged, not refused.
+    CHECK_NOTHROW(lorafed::check_ranks_fit(config, spec, 2));
+  }
+  SECTION("the largest rank a layer takes is accepted") {
+    CHECK_NOTHROW(lorafed::check_ranks_fit(load_federation({"lora.ranks=[4, 128, 16]"}), spec, -1));
+  }
 }
