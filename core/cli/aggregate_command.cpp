@@ -1,8 +1,12 @@
 #include "cli/aggregate_command.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/config.hpp"
@@ -18,23 +22,57 @@ struct ClientFile {
   std::int64_t examples = 1;
 };
 
+// PATH[:EXAMPLES]: a suffix of digits after the last colon is the example
+// count; anything else is part of the path.
 ClientFile parse_client(const std::string& text) {
   ClientFile client{text, 1};
   const auto colon = text.rfind(':');
-  if (colon != std::string::npos && colon + 1 < text.size() &&
-      text.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
-    client.path = text.substr(0, colon);
-    client.examples = std::stoll(text.substr(colon + 1));
+  if (colon == std::string::npos || colon + 1 == text.size() ||
+      text.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+    return client;
+  }
+  client.path = text.substr(0, colon);
+  const std::string count = text.substr(colon + 1);
+  const auto [end, error] =
+      std::from_chars(count.data(), count.data() + count.size(), client.examples);
+  if (error != std::errc() || client.examples < 1) {
+    throw ConfigError("--client " + text + ": the example count " + count +
+                      " must be an integer from 1 to " +
+                      std::to_string(std::numeric_limits<std::int64_t>::max()));
   }
   return client;
 }
 
+bool positive_finite(double value) {
+  return std::isfinite(value) && value > 0;
+}
+
+// The file's lora_alpha metadata, or `fallback` (--alpha) when it has none.
+double alpha_of(const SafetensorsFile& file, const std::string& path, double fallback) {
+  const auto found = file.metadata.find("lora_alpha");
+  if (found == file.metadata.end()) return fallback;
+  const std::string& text = found->second;
+  double alpha = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), alpha);
+  if (error != std::errc() || end != text.data() + text.size() || !positive_finite(alpha)) {
+    throw FormatError("client file '" + path + "': metadata lora_alpha = \"" + text +
+                      "\" is not a positive finite number");
+  }
+  return alpha;
+}
+
 // The model spec the factors imply: layer names from "<layer>.lora_A", in from
 // A's columns, out from B's rows.
-ModelSpec spec_of(const Adapter& adapter) {
+ModelSpec spec_of(const Adapter& adapter, const std::string& path) {
   ModelSpec spec;
   spec.model_id = "offline";
   for (const auto& [name, factors] : adapter.layers) {
+    if (factors.a.dim() != 2 || factors.b.dim() != 2) {
+      const bool a_wrong = factors.a.dim() != 2;
+      throw FormatError("client file '" + path + "': tensor '" + name +
+                        (a_wrong ? ".lora_A" : ".lora_B") + "' is not a matrix (" +
+                        std::to_string((a_wrong ? factors.a : factors.b).dim()) + " dimensions)");
+    }
     spec.targets.push_back(TargetLayer{name, factors.a.size(1), factors.b.size(0)});
   }
   return spec;
@@ -56,6 +94,10 @@ int aggregate(const AggregateOptions& options, const PluginRegistry& registry) {
   }
   if (name.empty()) throw ConfigError("name the strategy with --strategy or --config");
   if (options.clients.empty()) throw ConfigError("give at least one --client PATH[:EXAMPLES]");
+  if (!positive_finite(options.alpha)) {
+    throw ConfigError(
+        fmt::format("--alpha must be a positive finite number, got {:g}", options.alpha));
+  }
 
   std::vector<ClientInfo> infos;
   std::vector<FitResult> results;
@@ -63,10 +105,14 @@ int aggregate(const AggregateOptions& options, const PluginRegistry& registry) {
   for (std::size_t i = 0; i < options.clients.size(); ++i) {
     const ClientFile client = parse_client(options.clients[i]);
     const SafetensorsFile file = load_safetensors(client.path);
-    const auto alpha = file.metadata.find("lora_alpha");
-    Adapter adapter = adapter_from_named_tensors(
-        file.tensors, alpha == file.metadata.end() ? options.alpha : std::stod(alpha->second));
-    if (i == 0) spec = spec_of(adapter);
+    const double alpha = alpha_of(file, client.path, options.alpha);
+    Adapter adapter;
+    try {
+      adapter = adapter_from_named_tensors(file.tensors, alpha);
+    } catch (const FormatError& error) {
+      throw FormatError("client file '" + client.path + "': " + error.what());
+    }
+    if (i == 0) spec = spec_of(adapter, client.path);
     try {
       validate_adapter(adapter, spec, INT64_MAX);
     } catch (const FormatError& error) {

@@ -178,7 +178,15 @@ int main(int argc, char** argv) {
   report->add_option("--metric", report_options.metric,
                      "the headline metric (default: accuracy, or the first the runs report)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // app.exit prints the help, the version or the error. --help and
+    // --version exit 0; every parser error is a usage error, exit 2 as a
+    // configuration error (docs/configuration.md §Exit codes), never CLI11's
+    // own 100-odd codes.
+    return app.exit(error) == static_cast<int>(CLI::ExitCodes::Success) ? 0 : 2;
+  }
 
   try {
     lorafed::configure_logging("info");

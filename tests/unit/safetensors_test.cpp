@@ -116,3 +116,40 @@ TEST_CASE("corrupt files are refused with the reason", "[safetensors]") {
   }
   std::filesystem::remove(path);
 }
+
+TEST_CASE("header numbers that overflow are refused with a FormatError, not a LibTorch error",
+          "[safetensors]") {
+  const auto path = temp_file("overflow.safetensors");
+  // Each shape's byte count wraps to 0 in 64 bits, which the empty data
+  // range [0, 0] matches; the strides of the zero-sized one overflow too.
+  const std::string shape = GENERATE(as<std::string>{}, "[4294967296, 4294967296]",
+                                     "[4611686018427387904]", "[0, 4611686018427387904, 4]");
+  const std::string dtype = GENERATE(as<std::string>{}, "F32", "F64");
+  INFO(shape << " " << dtype);
+  write_raw(path,
+            R"({"w":{"dtype":")" + dtype + R"(","shape":)" + shape + R"(,"data_offsets":[0,0]}})",
+            {});
+  CHECK_THROWS_MATCHES(lorafed::load_safetensors(path), lorafed::FormatError,
+                       Catch::Matchers::Predicate<lorafed::FormatError>([&](const auto& error) {
+                         const std::string message = error.what();
+                         return message.find(path.string()) != std::string::npos &&
+                                message.find("tensor 'w'") != std::string::npos &&
+                                message.find("overflows 64 bits") != std::string::npos;
+                       }));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("offsets beyond the file and negative dimensions are refused", "[safetensors]") {
+  const auto path = temp_file("offsets.safetensors");
+  SECTION("an end offset past 2^64") {
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})",
+              std::vector<char>(8));
+    CHECK_THROWS_AS(lorafed::load_safetensors(path), lorafed::FormatError);
+  }
+  SECTION("a negative dimension") {
+    write_raw(path, R"({"w":{"dtype":"F32","shape":[-2, -4],"data_offsets":[0,32]}})",
+              std::vector<char>(32));
+    CHECK_THROWS_WITH(lorafed::load_safetensors(path), Contains("negative dimension"));
+  }
+  std::filesystem::remove(path);
+}

@@ -35,7 +35,10 @@ Adapter adapter_from_named_tensors(const NamedTensors& tensors, double alpha) {
   }
   for (const auto& [name, factors] : adapter.layers) {
     if (!factors.a.defined() || !factors.b.defined()) {
-      throw FormatError("layer '" + name + "' has only one of lora_A and lora_B");
+      const std::string missing(factors.a.defined() ? kSuffixB : kSuffixA);
+      const std::string present(factors.a.defined() ? kSuffixA : kSuffixB);
+      throw FormatError("layer '" + name + "' has tensor '" + name + present + "' but no '" + name +
+                        missing + "'");
     }
   }
   return adapter;

@@ -38,6 +38,25 @@ std::optional<at::ScalarType> dtype_from_name(const std::string& name) {
   return std::nullopt;
 }
 
+// The bytes a tensor of `shape` takes. A FormatError when a dimension is
+// negative or the shape's size overflows 64 bits: LibTorch computes sizes and
+// strides in int64 (and throws a c10::Error, backtrace and all, when they
+// overflow), so every dimension counts, zero-sized ones' neighbours too.
+std::uint64_t checked_nbytes(const std::vector<std::int64_t>& shape, std::size_t element_size,
+                             const std::string& where) {
+  auto extent = static_cast<std::int64_t>(element_size);  // element size × Π max(dim, 1)
+  bool empty = false;
+  for (const std::int64_t dim : shape) {
+    if (dim < 0) throw FormatError(where + " has a negative dimension");
+    if (dim == 0) {
+      empty = true;
+    } else if (__builtin_mul_overflow(extent, dim, &extent)) {
+      throw FormatError(where + " is too large: its size overflows 64 bits");
+    }
+  }
+  return empty ? 0 : static_cast<std::uint64_t>(extent);
+}
+
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
@@ -120,12 +139,8 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
         throw FormatError(tensor_where + ": data_offsets out of range of the " +
                           std::to_string(data_size) + " data bytes");
       }
-      std::uint64_t numel = 1;
-      for (std::int64_t dim : shape) {
-        if (dim < 0) throw FormatError(tensor_where + ": negative dimension");
-        numel *= static_cast<std::uint64_t>(dim);
-      }
-      const std::uint64_t nbytes = numel * at::elementSize(*dtype);
+      const std::uint64_t nbytes = checked_nbytes(
+          shape, at::elementSize(*dtype), tensor_where + ": shape " + entry.at("shape").dump());
       if (nbytes != offsets[1] - offsets[0]) {
         throw FormatError(tensor_where + ": shape needs " + std::to_string(nbytes) +
                           " bytes but data_offsets span " +
