@@ -3,20 +3,27 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 
 namespace lorafed {
 
 // <out>/metrics.jsonl: one JSON object per line, per round ("type": "round")
-// and per client result ("type": "client"), flushed as written so a crashed
-// run keeps what it measured; <out>/summary.json at the end, written atomically.
+// and per client result ("type": "client"), each line handed to the kernel
+// as written so a crashed run keeps what it measured; <out>/summary.json at
+// the end, written atomically.
+//
+// A record that cannot be written (a full disk) throws lorafed::Error at
+// once, naming the file and the system's reason, and the part of the line
+// already written is cut off again: the file holds whole records only.
 class MetricsWriter {
  public:
   // A new metrics.jsonl; or, resuming after round `keep_through_round`, the
   // existing one without the lines of later rounds (a crashed run's partial
   // round), appended to from there.
   explicit MetricsWriter(const std::filesystem::path& output_dir, int keep_through_round = -1);
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
 
   void record(const nlohmann::json& line);
   void write_summary(const nlohmann::json& summary);
@@ -24,7 +31,8 @@ class MetricsWriter {
 
  private:
   std::filesystem::path output_dir_;
-  std::ofstream lines_;
+  std::filesystem::path lines_path_;
+  int lines_fd_ = -1;
   std::mutex mutex_;
 };
 
