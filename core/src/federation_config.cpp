@@ -1,14 +1,10 @@
 #include "src/federation_config.hpp"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <mutex>
-#include <set>
 
 #include "lorafed/error.hpp"
 #include "src/rank_assignment.hpp"
@@ -43,14 +39,6 @@ std::string shape_text(const TargetLayer& layer) {
 
 std::int64_t largest_rank(const TargetLayer& layer) {
   return std::min(layer.in_features, layer.out_features);
-}
-
-// Says once per process what a rank is clamped to on a layer narrower than it.
-void warn_once(const std::string& message) {
-  static std::mutex mutex;
-  static std::set<std::string> said;
-  std::lock_guard lock(mutex);
-  if (said.insert(message).second) spdlog::warn("{}", message);
 }
 
 }  // namespace
@@ -159,35 +147,23 @@ std::chrono::milliseconds FederationConfig::milliseconds(double seconds) {
 void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
                      std::int64_t client_index) {
   if (spec.targets.empty()) return;
-  const auto widest = std::max_element(
+  // A rank is one number for every layer of an adapter, so the narrowest
+  // layer bounds it (the server refuses a larger one at registration too).
+  const auto narrowest = std::min_element(
       spec.targets.begin(), spec.targets.end(),
       [](const TargetLayer& x, const TargetLayer& y) { return largest_rank(x) < largest_rank(y); });
   const std::int64_t first = client_index < 0 ? 0 : client_index;
   const std::int64_t last = client_index < 0 ? config.num_clients - 1 : client_index;
   for (std::int64_t index = first; index <= last; ++index) {
     const std::int64_t rank = config.client_rank(index);
-    if (rank > largest_rank(*widest)) {
+    if (rank > largest_rank(*narrowest)) {
       throw ConfigError(fmt::format(
-          "[lora] in {}: {} has LoRA rank {}, more than any LoRA layer of model '{}' takes: "
-          "the widest, {}, takes at most min(in, out) = {}; lower the rank",
-          config.source.string(), FederationConfig::client_id(index), rank, spec.model_id,
-          shape_text(*widest), largest_rank(*widest)));
+          "[lora] in {}: {} has LoRA rank {}, larger than LoRA layer {} of model '{}' takes "
+          "(min(in, out) = {}); lower the rank to at most {}, or leave that layer out of the "
+          "model's targets",
+          config.source.string(), FederationConfig::client_id(index), rank, shape_text(*narrowest),
+          spec.model_id, largest_rank(*narrowest), largest_rank(*narrowest)));
     }
-  }
-  // A rank above a narrower layer's size still trains the wider layers; say
-  // what the narrow one gets instead of clamping silently.
-  for (const TargetLayer& layer : spec.targets) {
-    std::set<std::int64_t> clamped;
-    for (std::int64_t index = first; index <= last; ++index) {
-      if (config.client_rank(index) > largest_rank(layer))
-        clamped.insert(config.client_rank(index));
-    }
-    if (clamped.empty()) continue;
-    warn_once(fmt::format(
-        "LoRA rank{} {} exceed{} the size of layer {} of model '{}': the update of that layer has "
-        "rank at most {} there",
-        clamped.size() > 1 ? "s" : "", fmt::join(clamped, ", "), clamped.size() > 1 ? "" : "s",
-        shape_text(layer), spec.model_id, largest_rank(layer)));
   }
 }
 

@@ -90,10 +90,9 @@ struct FederationConfig {
 
 // Checks the configured LoRA ranks against a model made for them: client
 // `client_index`'s rank, or every client's (-1, the server's model, which
-// configures them all). A rank larger than every LoRA layer takes
-// (min(in, out) of the widest) is a ConfigError naming the rank, the layer
-// and its shape; a rank that only a narrower layer cannot take is logged
-// once with what that layer gets.
+// configures them all). A rank larger than min(in, out) of the model's
+// narrowest LoRA layer is a ConfigError naming the client, the rank, the
+// layer and its shape.
 void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
                      std::int64_t client_index);
 
