@@ -9,6 +9,7 @@
 
 #include "lorafed/error.hpp"
 #include "lorafed/version.hpp"
+#include "src/elf_check.hpp"
 
 namespace lorafed {
 namespace {
@@ -79,6 +80,9 @@ LoadedPlugin<PluginFactory> PluginRegistry::load_file(const std::filesystem::pat
                                                       const std::string& kind) {
   const std::string where = "plugin '" + path.string() + "'";
   if (!std::filesystem::exists(path)) throw PluginError(where + " does not exist");
+  // Before dlopen: a library cut short would be mapped anyway and fault later.
+  if (const auto defect = elf_file_defect(path))
+    throw PluginError(where + " cannot be loaded: " + *defect);
   auto library = std::make_shared<boost::dll::shared_library>();
   try {
     library->load(boost::dll::fs::path(path.string()),

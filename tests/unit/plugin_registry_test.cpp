@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <elf.h>
+
+#include <cstddef>
 #include <fstream>
 
 #include "lorafed/error.hpp"
 #include "lorafed/version.hpp"
 #include "src/plugin_registry.hpp"
+#include "truncated_plugin.hpp"
 
 using Catch::Matchers::Contains;
 using lorafed::PluginError;
@@ -13,6 +17,24 @@ using lorafed::PluginRegistry;
 namespace {
 const std::filesystem::path kBuilt = LORAFED_BUILD_PLUGIN_DIR;
 const std::filesystem::path kBroken = LORAFED_TEST_PLUGIN_DIR;
+const std::filesystem::path kFedAvg = kBuilt / "lorafed-strategy-fedavg.so";
+
+// A fresh folder holding a copy of the built FedAvg plugin cut to `size`
+// bytes, under the plugin's own file name.
+std::filesystem::path fedavg_copy(const std::string& folder_name, std::uint64_t size) {
+  const auto folder = std::filesystem::temp_directory_path() / folder_name;
+  std::filesystem::remove_all(folder);
+  return lorafed::test::truncated_copy(kFedAvg, folder, size);
+}
+
+// Overwrites `value` at byte `offset` of `path`.
+template <class T>
+void patch(const std::filesystem::path& path, std::int64_t offset, T value) {
+  std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
+  file.seekp(offset);
+  file.write(reinterpret_cast<const char*>(&value), sizeof(T));
+  REQUIRE(file.good());
+}
 }  // namespace
 
 TEST_CASE("a built-in strategy plugin loads, reports its info and makes objects", "[plugins]") {
@@ -70,6 +92,64 @@ TEST_CASE("a file that is not a shared library at all is refused", "[plugins]") 
   }
   CHECK_THROWS_WITH(PluginRegistry::load_file(path), Contains("cannot be loaded"));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("a plugin file cut inside its loadable segments is refused before it is mapped",
+          "[plugins]") {
+  // dlopen maps the missing bytes anyway; the first touch of them was a
+  // SIGBUS, so without the check this test process dies here.
+  const std::uint64_t cut = lorafed::test::loadable_end(kFedAvg) / 2;
+  const auto copy = fedavg_copy("lorafed-truncated-segment", cut);
+  CHECK_THROWS_WITH(
+      PluginRegistry::load_file(copy),
+      Contains("plugin '" + copy.string() + "' cannot be loaded: truncated: segment") &&
+          Contains("(loadable) ends at byte") &&
+          Contains("of a " + std::to_string(cut) + "-byte file"));
+  const PluginRegistry registry({copy.parent_path()});
+  const auto candidates = registry.discover();
+  REQUIRE(candidates.size() == 1);
+  CHECK_THAT(candidates[0].rejection, Contains("truncated: segment"));
+  CHECK_THROWS_WITH(registry.strategy("fedavg"), Contains("truncated: segment"));
+  std::filesystem::remove_all(copy.parent_path());
+}
+
+TEST_CASE("a plugin file cut to half its size is refused", "[plugins]") {
+  // All its loadable segments may fit in the first half (debug information
+  // makes up the rest); its section header table, at the end, does not.
+  const std::uint64_t size = std::filesystem::file_size(kFedAvg);
+  const auto copy = fedavg_copy("lorafed-truncated-plugin", size / 2);
+  CHECK_THROWS_WITH(PluginRegistry::load_file(copy),
+                    Contains(copy.string()) && Contains("cannot be loaded: truncated: ") &&
+                        Contains("of a " + std::to_string(size / 2) + "-byte file"));
+  std::filesystem::remove_all(copy.parent_path());
+}
+
+TEST_CASE("a plugin file whose ELF headers point past its end is refused", "[plugins]") {
+  const std::uint64_t size = std::filesystem::file_size(kFedAvg);
+  auto copy = fedavg_copy("lorafed-short-header", 40);
+  CHECK_THROWS_WITH(PluginRegistry::load_file(copy),
+                    Contains("truncated: the ELF header ends at byte 64 of a 40-byte file"));
+  copy = fedavg_copy("lorafed-far-program-headers", size);
+  patch<std::uint64_t>(copy, offsetof(Elf64_Ehdr, e_phoff), size);
+  CHECK_THROWS_WITH(PluginRegistry::load_file(copy),
+                    Contains("truncated: the program header table"));
+  copy = fedavg_copy("lorafed-far-section-headers", size);
+  patch<std::uint64_t>(copy, offsetof(Elf64_Ehdr, e_shoff), size - 8);
+  CHECK_THROWS_WITH(PluginRegistry::load_file(copy),
+                    Contains("truncated: the section header table"));
+  copy = fedavg_copy("lorafed-32-bit", size);
+  patch<unsigned char>(copy, EI_CLASS, ELFCLASS32);
+  CHECK_THROWS_WITH(PluginRegistry::load_file(copy), Contains("not a 64-bit ELF file"));
+  for (const char* folder : {"lorafed-short-header", "lorafed-far-program-headers",
+                             "lorafed-far-section-headers", "lorafed-32-bit"}) {
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() / folder);
+  }
+}
+
+TEST_CASE("an intact copy of a plugin passes the ELF checks and loads", "[plugins]") {
+  const auto copy = fedavg_copy("lorafed-intact-plugin", std::filesystem::file_size(kFedAvg));
+  CHECK(PluginRegistry::load_file(copy).description.name == "fedavg");
+  std::filesystem::remove_all(copy.parent_path());
 }
 
 TEST_CASE("a plugin whose factory throws while loading is reported by name", "[plugins]") {
