@@ -4,6 +4,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/export.hpp"
@@ -54,15 +55,18 @@ class LORAFED_API TruncatedGlobal {
   Adapter adapter_for(std::span<const ClientInfo> sampled, std::int64_t rank, double alpha,
                       std::uint64_t seed);
 
-  // ||W − W_rank||_F² = ||W||_F² − Σ_{j≤rank} σ_j², summed over layers, or
-  // for one layer when `layer` is not empty.
+  // ||W − W_rank||_F² (= Σ_{j>rank} σ_j²) for the truncation sent, summed
+  // over layers, or for one layer when `layer` is not empty; accurate also
+  // when small next to ||W||_F² (docs/algorithms.md §Truncated SVD). A rank
+  // above the truncated one counts as the truncated one.
   double truncation_error(std::int64_t rank, const std::string& layer = "") const;
 
  private:
   Options options_;
   NamedTensors weights_;
   std::map<std::string, TruncatedSvd> truncations_;
-  std::map<std::string, double> squared_norms_;
+  // Per layer, [r] = ||W − W_r||_F² for r = 0 … the truncated rank.
+  std::map<std::string, std::vector<double>> truncation_errors_;
 };
 
 }  // namespace lorafed

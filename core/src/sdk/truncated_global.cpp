@@ -3,12 +3,48 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/seed.hpp"
 
 namespace lorafed {
+namespace {
+
+// ||W − W̃_r||_F² for r = 0…k, W̃_r the leading r triplets of `svd`
+// (docs/algorithms.md §Truncated SVD, truncation error): computed from the
+// residual, in double, never as ||W||² − Σ_{j≤r} σ_j², which cancels away
+// every digit when the error is small next to ||W||².
+//
+// With R_r = W − W̃_r, R_j = R_{j+1} + s_j u_j v_jᵀ, so
+//   ||R_j||² = ||R_{j+1}||² + 2 s_j u_jᵀ R_{j+1} v_j + s_j² ||u_j||² ||v_j||²,
+//   u_jᵀ R_{j+1} v_j = (Uᵀ R_k V)_jj + Σ_{j<i<k} s_i (UᵀU)_ji (VᵀV)_ij,
+// three products of W's size in all.
+std::vector<double> truncation_errors(const at::Tensor& w, const TruncatedSvd& svd) {
+  const at::Tensor u = svd.u.to(at::kDouble);
+  const at::Tensor v = svd.v.to(at::kDouble);
+  const at::Tensor s = svd.s.to(at::kDouble);
+  const at::Tensor residual = w.to(at::kDouble) - at::matmul(u * s, v.t());
+  const at::Tensor projected = at::matmul(at::matmul(u.t(), residual), v);
+  const at::Tensor u_gram = at::matmul(u.t(), u);
+  const at::Tensor v_gram = at::matmul(v.t(), v);
+  const auto sigma = s.accessor<double, 1>();
+  const auto along_k = projected.accessor<double, 2>();
+  const auto uu = u_gram.accessor<double, 2>();
+  const auto vv = v_gram.accessor<double, 2>();
+  const std::int64_t k = s.size(0);
+  std::vector<double> errors(static_cast<std::size_t>(k) + 1);
+  errors[k] = at::dot(residual.view(-1), residual.view(-1)).item<double>();
+  for (std::int64_t j = k - 1; j >= 0; --j) {
+    double along = along_k[j][j];  // u_jᵀ R_{j+1} v_j
+    for (std::int64_t i = j + 1; i < k; ++i) along += sigma[i] * uu[j][i] * vv[i][j];
+    errors[j] = errors[j + 1] + 2 * sigma[j] * along + sigma[j] * sigma[j] * uu[j][j] * vv[j][j];
+  }
+  return errors;
+}
+
+}  // namespace
 
 TruncatedGlobal::TruncatedGlobal(const ModelSpec& spec, Options options) : options_(options) {
   for (const TargetLayer& layer : spec.targets) {
@@ -25,7 +61,7 @@ void TruncatedGlobal::set_weights(NamedTensors weights) {
   }
   weights_ = std::move(weights);
   truncations_.clear();
-  squared_norms_.clear();
+  truncation_errors_.clear();
 }
 
 NamedTensors TruncatedGlobal::state(const std::string& suffix) const {
@@ -50,12 +86,13 @@ void TruncatedGlobal::load_state(const NamedTensors& state, const std::string& s
 void TruncatedGlobal::truncate(std::int64_t rank, std::uint64_t seed) {
   if (truncated_rank() >= rank) return;
   truncations_.clear();
-  squared_norms_.clear();
+  truncation_errors_.clear();
   RandomizedSvdOptions randomized = options_.randomized;
   randomized.seed = seed;
   for (const auto& [name, w] : weights_) {
-    truncations_[name] = truncated_svd(w, rank, options_.method, randomized);
-    squared_norms_[name] = w.square().sum().item<double>();
+    const TruncatedSvd& svd = truncations_[name] =
+        truncated_svd(w, rank, options_.method, randomized);
+    truncation_errors_[name] = truncation_errors(w, svd);
   }
 }
 
@@ -99,11 +136,11 @@ Adapter TruncatedGlobal::adapter_for(std::span<const ClientInfo> sampled, std::i
 
 double TruncatedGlobal::truncation_error(std::int64_t rank, const std::string& layer) const {
   double error = 0;
-  for (const auto& [name, svd] : truncations_) {
+  for (const auto& [name, tails] : truncation_errors_) {
     if (!layer.empty() && name != layer) continue;
-    const std::int64_t kept_rank = std::min(rank, svd.s.size(0));
-    const double kept = svd.s.narrow(0, 0, kept_rank).square().sum().item<double>();
-    error += std::max(0.0, squared_norms_.at(name) - kept);
+    // A rank beyond what is known is the largest known one (as truncate() would send).
+    const auto known = static_cast<std::int64_t>(tails.size()) - 1;
+    error += tails[static_cast<std::size_t>(std::clamp<std::int64_t>(rank, 0, known))];
   }
   return error;
 }
