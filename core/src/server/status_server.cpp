@@ -31,6 +31,11 @@ StatusServer::StatusServer(const StatusBoard& board, const std::string& listen)
     const int yes = 1;
     setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  server_->set_read_timeout(kIdleTimeout);
+  server_->set_write_timeout(kIdleTimeout);
+  server_->set_keep_alive_timeout(kIdleTimeout.count());
+  server_->set_keep_alive_max_count(kRequestsPerConnection);
   server_->Get("/status", [&board](const httplib::Request&, httplib::Response& response) {
     response.set_content(board.json().dump(2) + "\n", "application/json");
   });
