@@ -19,6 +19,8 @@ using config_range::number;
 using config_range::seconds;
 
 constexpr std::int64_t kMaxInt = std::numeric_limits<int>::max();
+// Round numbers count up to `rounds` in an int, and travel as uint32.
+constexpr std::int64_t kMaxRounds = 1'000'000'000;
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 // Client ids, ranks and per-client state are held for every client.
 constexpr std::int64_t kMaxClients = 1'000'000;
@@ -58,7 +60,7 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   const ConfigTable& doc = config.document;
 
   const ConfigTable federation = doc.section("federation");
-  config.rounds = static_cast<int>(integer(federation, "rounds", config.rounds, 1, kMaxInt));
+  config.rounds = static_cast<int>(integer(federation, "rounds", config.rounds, 1, kMaxRounds));
   config.num_clients = integer(federation, "num_clients", config.num_clients, 1, kMaxClients);
   // Any 64-bit integer; only its bits matter.
   config.seed = static_cast<std::uint64_t>(federation.get<std::int64_t>("seed", 0));

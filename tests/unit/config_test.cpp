@@ -134,9 +134,9 @@ TEST_CASE("numbers out of range are refused at load, naming the key, the value a
   };
   const std::string seconds = "must be a number of seconds in [0.001, 1e+09]";
   const Case test = GENERATE_COPY(values<Case>({
-      {"federation.rounds=4294967296", "[federation] key 'rounds'", "from 1 to 2147483647",
+      {"federation.rounds=4294967296", "[federation] key 'rounds'", "from 1 to 1000000000",
        "got 4294967296"},
-      {"federation.rounds=0", "[federation] key 'rounds'", "from 1 to 2147483647", "got 0"},
+      {"federation.rounds=0", "[federation] key 'rounds'", "from 1 to 1000000000", "got 0"},
       {"federation.round_timeout_s=inf", "[federation] key 'round_timeout_s'", seconds, "got inf"},
       {"federation.round_timeout_s=1e300", "[federation] key 'round_timeout_s'", seconds,
        "got 1e+300"},
@@ -203,10 +203,10 @@ TEST_CASE("a normal rank distribution needs a finite mean and deviation", "[conf
 TEST_CASE("the ends of each range load, and durations convert to milliseconds safely", "[config]") {
   using std::chrono::milliseconds;
   const auto config =
-      load_federation({"federation.rounds=2147483647", "federation.round_timeout_s=1e9",
+      load_federation({"federation.rounds=1000000000", "federation.round_timeout_s=1e9",
                        "federation.evaluate_every=0", "broker.heartbeat_interval_s=0.001",
                        "broker.heartbeat_timeout_s=0.002", "federation.fraction_fit=1"});
-  CHECK(config.rounds == 2147483647);
+  CHECK(config.rounds == 1000000000);
   CHECK(config.round_timeout_s == 1e9);
   CHECK(config.heartbeat_interval() == milliseconds(1));
   CHECK(config.heartbeat_timeout() == milliseconds(2));
