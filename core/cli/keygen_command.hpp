@@ -3,12 +3,15 @@
 #include <ostream>
 #include <string>
 
+#include "src/plugin_registry.hpp"
+
 namespace lorafed::cli {
 
-// `lorafed keygen NAME`: a new CURVE key pair for the zmq transport, written
-// as NAME.key (public and secret key, mode 600) and NAME.pub (public key
-// only, to hand to the other side). Both are small TOML files with Z85 keys
-// (docs/deployment.md §Keys). Refuses to overwrite an existing file.
-int keygen(const std::string& name, std::ostream& out);
+// `lorafed keygen NAME [--transport zmq]`: a new key pair for the named
+// transport's authentication, written by its plugin (the zmq transport: a
+// CURVE pair as NAME.key, mode 600, and NAME.pub; docs/deployment.md §Keys).
+// Refuses to overwrite an existing file.
+int keygen(const std::string& name, const PluginRegistry& registry, const std::string& transport,
+           std::ostream& out);
 
 }  // namespace lorafed::cli

@@ -346,7 +346,9 @@ class ClientChannel final : public lorafed::Channel {
 
 class MailboxTransport final : public lorafed::Transport {
  public:
-  std::unique_ptr<lorafed::Channel> bind(const std::string& name) override {
+  // `peers` says who may connect (clients, or a broker's one server): a
+  // transport that authenticates checks the keys configured for that side.
+  std::unique_ptr<lorafed::Channel> bind(const std::string& name, lorafed::Peers) override {
     std::lock_guard lock(endpoints_mutex);
     auto& endpoint = endpoints[name];
     if (endpoint) throw lorafed::Error("@NAME@: '" + name + "' is already bound");
@@ -366,6 +368,8 @@ class MailboxTransport final : public lorafed::Transport {
     endpoint->peers[identity] = inbox;
     return std::make_unique<ClientChannel>(identity, endpoint, inbox);
   }
+  // Mailboxes in one process: `lorafed simulate` only.
+  bool crosses_processes() const override { return false; }
 };
 
 class MailboxFactory final : public lorafed::TransportFactory {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/error.hpp"
+#include "src/attributed_transport.hpp"
 
 namespace lorafed {
 namespace {
@@ -36,9 +37,11 @@ FederationPlugins::FederationPlugins(const FederationConfig& config, const Plugi
       transport_plugin_(registry.transport(config.transport_name)) {
   config.transport_table.mark_read("name");
   config.transport_table.mark_read("endpoint");
-  transport_ = call_plugin(transport_plugin_, "transport", [&](const TransportFactory& factory) {
-    return factory.create(config.transport_table);
-  });
+  transport_ = attribute_transport(call_plugin(transport_plugin_, "transport",
+                                               [&](const TransportFactory& factory) {
+                                                 return factory.create(config.transport_table);
+                                               }),
+                                   transport_plugin_.description.name);
   make_strategy();
   make_client_procedure();
 }

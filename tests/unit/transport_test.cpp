@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
 
 #include "lorafed/error.hpp"
+#include "lorafed/plugin.hpp"
 #include "src/plugin_registry.hpp"
 
 using namespace lorafed;
@@ -101,4 +103,90 @@ TEST_CASE("zmq transport routes multi-frame messages over ipc", "[transport]") {
 TEST_CASE("zmq transport reports an endpoint it cannot bind", "[transport]") {
   CHECK_THROWS_WITH(make_transport("zmq")->bind("tcp://256.1.1.1:1"),
                     Catch::Matchers::Contains("cannot bind"));
+}
+
+namespace {
+
+// A transport made from `toml` as its [transport] table.
+std::shared_ptr<Transport> zmq_with(const std::string& toml) {
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto plugin = registry.transport("zmq");
+  return keep_library_alive(plugin.factory->create(ConfigTable::parse_string(toml, "test")),
+                            plugin.factory);
+}
+
+std::string toml_path(const std::filesystem::path& path) {
+  return "\"" + path.string() + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("zmq transport: each side of a broker admits only its own keys, by name",
+          "[transport][curve]") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("lorafed-curve-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "clients");
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto factory = registry.transport("zmq").factory;
+  for (const char* who : {"broker", "server", "clients/alice"}) {
+    CHECK_THAT(factory->write_key_pair((dir / who).string()), Catch::Contains("public key"));
+  }
+  CHECK_THROWS_WITH(factory->write_key_pair((dir / "server").string()), Catch::Contains("exists"));
+  auto broker = zmq_with("curve_secret_key = " + toml_path(dir / "broker.key") +
+                         "\ncurve_allowed_keys = " + toml_path(dir / "clients") +
+                         "\ncurve_allowed_server_key = " + toml_path(dir / "server.pub"));
+  auto server_side = broker->bind("tcp://127.0.0.1:47321", Peers::kServer);
+  auto client_side = broker->bind("tcp://127.0.0.1:47322", Peers::kClients);
+  auto as = [&](const std::string& key) {
+    return zmq_with("curve_secret_key = " + toml_path(dir / (key + ".key")) +
+                    "\ncurve_server_key = " + toml_path(dir / "broker.pub") +
+                    "\nsend_timeout_ms = 200");
+  };
+  auto alice = as("clients/alice");
+  auto server = as("server");
+  // Alice's key on the server's endpoint, and the server's on the clients': refused.
+  auto alice_as_server = alice->connect("tcp://127.0.0.1:47321", "server");
+  auto server_as_client = server->connect("tcp://127.0.0.1:47322", "client-0");
+  try {
+    alice_as_server->send(Message{"", {text_frame("I am the server")}});
+    server_as_client->send(Message{"", {text_frame("I am a client")}});
+  } catch (const Error&) {
+    // Refused in the handshake: the send may time out.
+  }
+  CHECK_FALSE(receive_within(*server_side, 1500ms));
+  CHECK_FALSE(receive_within(*client_side, 100ms));
+  // Each on its own endpoint: let in, under its key's name.
+  auto alice_channel = alice->connect("tcp://127.0.0.1:47322", "client-0");
+  auto server_channel = server->connect("tcp://127.0.0.1:47321", "server");
+  alice_channel->send(Message{"", {text_frame("hello")}});
+  server_channel->send(Message{"", {text_frame("hello")}});
+  const auto from_alice = receive_within(*client_side, 5s);
+  const auto from_server = receive_within(*server_side, 5s);
+  REQUIRE(from_alice);
+  REQUIRE(from_server);
+  CHECK(from_alice->authenticated_as == "alice");
+  CHECK(from_server->authenticated_as == "server");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("zmq transport: binding the server's endpoint with CURVE needs the server's key",
+          "[transport][curve]") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("lorafed-curve-b-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "clients");
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto factory = registry.transport("zmq").factory;
+  factory->write_key_pair((dir / "broker").string());
+  factory->write_key_pair((dir / "clients/alice").string());
+  auto broker = zmq_with("curve_secret_key = " + toml_path(dir / "broker.key") +
+                         "\ncurve_allowed_keys = " + toml_path(dir / "clients"));
+  CHECK_THROWS_AS(broker->bind("tcp://127.0.0.1:47323", Peers::kServer), ConfigError);
+  CHECK_THROWS_WITH(
+      zmq_with("curve_secret_key = " + toml_path(dir / "broker.key") +
+               "\ncurve_allowed_keys = " + toml_path(dir / "clients") +
+               "\ncurve_allowed_server_key = " + toml_path(dir / "clients/alice.pub")),
+      Catch::Contains("also a client key"));
+  std::filesystem::remove_all(dir);
 }

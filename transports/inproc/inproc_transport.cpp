@@ -119,7 +119,8 @@ class ConnectedChannel final : public lorafed::Channel {
 
 class InprocTransport final : public lorafed::Transport {
  public:
-  std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint) override {
+  // Everyone in the process is trusted alike: `peers` changes nothing.
+  std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint, lorafed::Peers) override {
     std::lock_guard lock(registry_mutex);
     if (!registry[endpoint].expired()) {
       throw lorafed::Error("inproc transport: endpoint '" + endpoint +
@@ -148,6 +149,8 @@ class InprocTransport final : public lorafed::Transport {
     }
     return std::make_unique<ConnectedChannel>(identity, std::move(hub), std::move(inbox));
   }
+
+  bool crosses_processes() const override { return false; }
 };
 
 class InprocTransportFactory final : public lorafed::TransportFactory {

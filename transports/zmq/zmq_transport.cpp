@@ -4,8 +4,13 @@
 
 #include <zmq.hpp>
 
+#include <sys/stat.h>
+
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -42,9 +47,14 @@ struct ZmqOptions {
   int reconnect_max_ms = 5000;
   // CURVE: off when own_keys is unset.
   std::optional<CurveKeys> own_keys;
-  std::string server_public_key;               // what a connecting side expects
-  std::map<std::string, std::string> allowed;  // Z85 public key -> name, for binding sides
+  std::string server_public_key;                      // what a connecting side expects
+  std::map<std::string, std::string> allowed;         // Z85 public key -> name: clients
+  std::map<std::string, std::string> allowed_server;  // the same for a broker's server endpoint
 };
+
+// ZAP domains: which allowlist a bound socket's peers are checked against.
+constexpr const char* kClientsDomain = "lorafed";
+constexpr const char* kServerDomain = "lorafed-server";
 
 bool is_inproc(const std::string& endpoint) {
   return endpoint.starts_with("inproc://");
@@ -56,8 +66,11 @@ bool is_inproc(const std::string& endpoint) {
 // ZeroMQ would let every key in, so bound CURVE sockets keep it alive.
 class ZapHandler {
  public:
-  ZapHandler(std::shared_ptr<zmq::context_t> context, std::map<std::string, std::string> allowed)
-      : context_(std::move(context)), allowed_(std::move(allowed)), socket_(*context_, ZMQ_REP) {
+  ZapHandler(std::shared_ptr<zmq::context_t> context, std::map<std::string, std::string> clients,
+             std::map<std::string, std::string> server)
+      : context_(std::move(context)),
+        allowed_{{kClientsDomain, std::move(clients)}, {kServerDomain, std::move(server)}},
+        socket_(*context_, ZMQ_REP) {
     socket_.bind("inproc://zeromq.zap.01");
     thread_ = std::thread([this] { serve(); });
   }
@@ -69,15 +82,24 @@ class ZapHandler {
  private:
   void serve() {
     while (!stop_) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) == 0) continue;
-      std::vector<zmq::message_t> request;
-      do {
-        zmq::message_t part;
-        if (!socket_.recv(part)) break;
-        request.push_back(std::move(part));
-      } while (socket_.get(zmq::sockopt::rcvmore));
-      answer(request);
+      try {
+        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) == 0) continue;
+        std::vector<zmq::message_t> request;
+        do {
+          zmq::message_t part;
+          if (!socket_.recv(part)) break;
+          request.push_back(std::move(part));
+        } while (socket_.get(zmq::sockopt::rcvmore));
+        answer(request);
+      } catch (const zmq::error_t& error) {
+        // A signal interrupted a call (EINTR): the loop goes on. Anything
+        // else ends authentication, and with it every new connection.
+        if (error.num() != EINTR) {
+          spdlog::error("zmq: the authentication thread stopped: {}", error.what());
+          break;
+        }
+      }
     }
     socket_.close();
   }
@@ -89,7 +111,15 @@ class ZapHandler {
       char z85[41] = {};
       zmq_z85_encode(z85, static_cast<const std::uint8_t*>(request[6].data()), 32);
       const std::string address = request[3].to_string();
-      if (const auto found = allowed_.find(z85); found != allowed_.end()) {
+      // The socket's domain says which side it serves: a client key never
+      // passes on the server's endpoint, nor the server's on the clients'.
+      const std::string domain = request[2].to_string();
+      const bool server_side = domain == kServerDomain;
+      const auto list = allowed_.find(domain);
+      const auto found = list == allowed_.end()
+                             ? std::map<std::string, std::string>::const_iterator{}
+                             : list->second.find(z85);
+      if (list != allowed_.end() && found != list->second.end()) {
         status = "200";
         text = "OK";
         user = found->second;
@@ -97,9 +127,9 @@ class ZapHandler {
       } else {
         text = "key not allowed";
         spdlog::warn(
-            "zmq: refused a connection from {}: its CURVE key {} is not in "
-            "curve_allowed_keys",
-            address, z85);
+            "zmq: refused a connection from {} to the {} endpoint: its CURVE key {} is not in {}",
+            address, server_side ? "server" : "clients'", z85,
+            server_side ? "curve_allowed_server_key" : "curve_allowed_keys");
       }
     } else if (request.size() >= 6) {
       text = "only CURVE is accepted";
@@ -113,7 +143,7 @@ class ZapHandler {
   }
 
   std::shared_ptr<zmq::context_t> context_;
-  std::map<std::string, std::string> allowed_;
+  std::map<std::string, std::map<std::string, std::string>> allowed_;  // by ZAP domain
   zmq::socket_t socket_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -156,7 +186,33 @@ class ZmqChannel final : public lorafed::Channel {
 
   zmq::socket_t& socket() { return socket_; }
 
+  // Every ZeroMQ error leaves as a lorafed::Error (transport.hpp: no
+  // exception of this library's types may outlive it); a signal that
+  // interrupts a call (EINTR) is no error: the caller's loop looks at its
+  // stop flag and calls again.
   void send(Message message) override {
+    try {
+      send_parts(message);
+    } catch (const zmq::error_t& error) {
+      throw lorafed::Error(std::string("zmq transport: send failed: ") + error.what());
+    }
+  }
+
+  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
+    try {
+      return receive_parts(timeout);
+    } catch (const zmq::error_t& error) {
+      if (error.num() == EINTR) return std::nullopt;
+      throw lorafed::Error(std::string("zmq transport: receive failed: ") + error.what());
+    }
+  }
+
+  void close() override {
+    if (socket_) socket_.close();
+  }
+
+ private:
+  void send_parts(const Message& message) {
     if (message.frames.empty())
       throw lorafed::Error("zmq transport: cannot send a message with no frames");
     // ZeroMQ takes a multi-part message whole or not at all: only the first
@@ -179,7 +235,7 @@ class ZmqChannel final : public lorafed::Channel {
     }
   }
 
-  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
+  std::optional<Message> receive_parts(std::chrono::milliseconds timeout) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
     Message message;
@@ -190,6 +246,12 @@ class ZmqChannel final : public lorafed::Channel {
       if (routed_ && first) {
         message.peer = part.to_string();
       } else {
+        if (routed_ && message.frames.empty()) {
+          // The key name ZAP let this connection in under (CURVE only).
+          if (const char* user = zmq_msg_gets(part.handle(), "User-Id")) {
+            message.authenticated_as = user;
+          }
+        }
         message.frames.push_back(from_zmq(std::move(part)));
       }
       first = false;
@@ -197,11 +259,6 @@ class ZmqChannel final : public lorafed::Channel {
     return message;
   }
 
-  void close() override {
-    if (socket_) socket_.close();
-  }
-
- private:
   std::shared_ptr<zmq::context_t> context_;  // outlives the socket
   std::shared_ptr<ZapHandler> zap_;          // authenticates while the socket is bound
   zmq::socket_t socket_;
@@ -214,22 +271,33 @@ class ZmqTransport final : public lorafed::Transport {
   explicit ZmqTransport(ZmqOptions options)
       : options_(options), context_(std::make_shared<zmq::context_t>(1)) {}
 
-  std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint) override {
+  std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint,
+                                         lorafed::Peers peers) override {
+    const bool for_server = peers == lorafed::Peers::kServer;
     const bool curve = options_.own_keys && !is_inproc(endpoint);
-    if (curve && options_.allowed.empty()) {
+    if (curve && !for_server && options_.allowed.empty()) {
       throw lorafed::ConfigError(
           "zmq transport: binding '" + endpoint +
-          "' with CURVE needs [transport] curve_allowed_keys, a folder of the peers' NAME.pub");
+          "' with CURVE needs [transport] curve_allowed_keys, a folder of the clients' NAME.pub");
     }
-    if (curve && !zap_) zap_ = std::make_shared<ZapHandler>(context_, options_.allowed);
+    if (curve && for_server && options_.allowed_server.empty()) {
+      throw lorafed::ConfigError("zmq transport: binding the server's endpoint '" + endpoint +
+                                 "' with CURVE needs [transport] curve_allowed_server_key, the "
+                                 "server's NAME.pub (only that key may act as the server)");
+    }
+    if (curve && !zap_) {
+      zap_ = std::make_shared<ZapHandler>(context_, options_.allowed, options_.allowed_server);
+    }
     auto channel = std::make_unique<ZmqChannel>(context_, zmq::socket_type::router, options_,
                                                 curve ? zap_ : nullptr);
-    // A client that reconnects under the same identity takes over its old route.
-    channel->socket().set(zmq::sockopt::router_handover, 1);
+    // A client that reconnects under the same identity takes over its old
+    // route. The server's endpoint has one peer: a second connection under
+    // the server's identity is refused while the first one stands.
+    channel->socket().set(zmq::sockopt::router_handover, for_server ? 0 : 1);
     if (curve) {
       channel->socket().set(zmq::sockopt::curve_server, 1);
       channel->socket().set(zmq::sockopt::curve_secretkey, options_.own_keys->secret_key);
-      channel->socket().set(zmq::sockopt::zap_domain, "lorafed");
+      channel->socket().set(zmq::sockopt::zap_domain, for_server ? kServerDomain : kClientsDomain);
     }
     try {
       channel->socket().bind(endpoint);
@@ -262,14 +330,55 @@ class ZmqTransport final : public lorafed::Transport {
     return channel;
   }
 
+  bool crosses_processes() const override { return true; }
+
  private:
   ZmqOptions options_;
   std::shared_ptr<zmq::context_t> context_;
   std::shared_ptr<ZapHandler> zap_;  // started by the first CURVE bind
 };
 
+// Creates a file that must not exist yet, readable per `mode`: a key someone
+// may already have handed out is never replaced.
+void write_new_file(const std::filesystem::path& path, const std::string& text, mode_t mode) {
+  if (std::filesystem::exists(path)) {
+    throw lorafed::Error("'" + path.string() + "' exists; remove it or choose another name");
+  }
+  const mode_t old_mask = ::umask(0777 & ~mode);
+  std::ofstream file(path, std::ios::out | std::ios::trunc);
+  ::umask(old_mask);
+  if (!file) throw lorafed::Error("cannot write '" + path.string() + "'");
+  file << text;
+  file.close();
+  if (!file) throw lorafed::Error("writing '" + path.string() + "' failed");
+}
+
 class ZmqTransportFactory final : public lorafed::TransportFactory {
  public:
+  // A CURVE key pair as small TOML files of Z85 keys (README.md, "CURVE").
+  std::string write_key_pair(const std::string& stem) const override {
+    if (zmq_has("curve") == 0) throw lorafed::Error("this libzmq was built without CURVE support");
+    std::array<char, 41> public_key{};
+    std::array<char, 41> secret_key{};
+    if (zmq_curve_keypair(public_key.data(), secret_key.data()) != 0) {
+      throw lorafed::Error(std::string("zmq_curve_keypair failed: ") + zmq_strerror(zmq_errno()));
+    }
+    const std::filesystem::path base(stem);
+    if (base.has_parent_path()) std::filesystem::create_directories(base.parent_path());
+    const std::filesystem::path secret_path = stem + ".key";
+    const std::filesystem::path public_path = stem + ".pub";
+    const std::string public_line = "public = \"" + std::string(public_key.data()) + "\"\n";
+    write_new_file(secret_path,
+                   "# lorafed CURVE key pair (zmq transport). Secret: keep it on this machine.\n" +
+                       public_line + "secret = \"" + std::string(secret_key.data()) + "\"\n",
+                   0600);
+    write_new_file(public_path,
+                   "# lorafed CURVE public key: give this file to the other side.\n" + public_line,
+                   0644);
+    return "wrote " + secret_path.string() + " (secret, mode 600) and " + public_path.string() +
+           "\npublic key " + public_key.data();
+  }
+
   std::unique_ptr<lorafed::Transport> create(const lorafed::ConfigTable& config) const override {
     ZmqOptions options;
     options.max_part_bytes = config.get<std::int64_t>("max_part_bytes", options.max_part_bytes);
@@ -299,10 +408,12 @@ class ZmqTransportFactory final : public lorafed::TransportFactory {
     const auto own = config.get<std::string>("curve_secret_key", "");
     const auto server = config.get<std::string>("curve_server_key", "");
     const auto allowed = config.get<std::string>("curve_allowed_keys", "");
+    const auto allowed_server = config.get<std::string>("curve_allowed_server_key", "");
     if (own.empty()) {
-      if (!server.empty() || !allowed.empty()) {
+      if (!server.empty() || !allowed.empty() || !allowed_server.empty()) {
         lorafed::throw_config_error(config, "curve_secret_key",
-                                    "is needed with curve_server_key or curve_allowed_keys");
+                                    "is needed with curve_server_key, curve_allowed_keys or "
+                                    "curve_allowed_server_key");
       }
       return;
     }
@@ -324,6 +435,17 @@ class ZmqTransportFactory final : public lorafed::TransportFactory {
       }
       spdlog::info("zmq: CURVE on; {} client key(s) allowed from {}", options.allowed.size(),
                    allowed);
+    }
+    if (!allowed_server.empty()) {
+      const std::filesystem::path path(allowed_server);
+      const std::string public_key = read_key_file(path, false).public_key;
+      if (options.allowed.contains(public_key)) {
+        lorafed::throw_config_error(config, "curve_allowed_server_key",
+                                    "'" + allowed_server +
+                                        "' is also a client key in curve_allowed_keys: the "
+                                        "server needs a key pair of its own");
+      }
+      options.allowed_server.emplace(public_key, path.stem().string());
     }
   }
 };

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "lorafed/client_procedure.hpp"
@@ -65,6 +66,10 @@ class LORAFED_API TransportFactory : public PluginFactory {
  public:
   ~TransportFactory() override;
   virtual std::unique_ptr<Transport> create(const ConfigTable& config) const = 0;
+  // `lorafed keygen STEM`: writes a new key pair for this transport's
+  // authentication (STEM.key, secret; STEM.pub, public) and returns a line
+  // to show the user. The default throws ConfigError: no keys to make.
+  virtual std::string write_key_pair(const std::string& stem) const;
 };
 
 namespace detail {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -30,7 +31,17 @@ struct LORAFED_API Frame {
 struct Message {
   std::string peer;
   std::vector<Frame> frames;
+  // On a received message of a bound channel: the name under which the
+  // transport authenticated the sender's connection (the zmq transport's
+  // CURVE key name), empty when the transport authenticates no one. A
+  // broker binds client ids to it (docs/deployment.md, "Threat model").
+  std::string authenticated_as;
 };
+
+// Who may connect to a bound endpoint: the federation's clients, or its one
+// server (the server-facing endpoint of a separate broker). A transport that
+// authenticates admits only the keys configured for that side.
+enum class Peers : std::uint8_t { kClients, kServer };
 
 // One end of a connection. Used by one thread at a time.
 class LORAFED_API Channel {
@@ -44,12 +55,21 @@ class LORAFED_API Channel {
 
 // Makes channels: the server binds one endpoint; each client host connects
 // to it under an identity that is unique among the endpoint's peers.
+// Channels must not let an exception of the plugin's own types escape: the
+// runtime may unload the plugin before an exception is handled, so throw
+// lorafed::Error (or a type of the SDK's), never a library's own.
 class LORAFED_API Transport {
  public:
   virtual ~Transport();
-  virtual std::unique_ptr<Channel> bind(const std::string& endpoint) = 0;
+  virtual std::unique_ptr<Channel> bind(const std::string& endpoint, Peers peers) = 0;
+  std::unique_ptr<Channel> bind(const std::string& endpoint) {
+    return bind(endpoint, Peers::kClients);
+  }
   virtual std::unique_ptr<Channel> connect(const std::string& endpoint,
                                            const std::string& identity) = 0;
+  // False when channels reach only this process (inproc): such a transport
+  // serves `lorafed simulate`, not a server and clients in other processes.
+  virtual bool crosses_processes() const = 0;
 };
 
 }  // namespace lorafed

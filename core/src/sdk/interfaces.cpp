@@ -18,6 +18,10 @@ StrategyFactory::~StrategyFactory() = default;
 ModelFactory::~ModelFactory() = default;
 TransportFactory::~TransportFactory() = default;
 
+std::string TransportFactory::write_key_pair(const std::string&) const {
+  throw ConfigError("this transport authenticates no one: it has no keys to make");
+}
+
 bool Strategy::personalised() const {
   return false;
 }
