@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "src/wire/codec.hpp"
+
 namespace lorafed {
 namespace {
 
@@ -11,39 +13,72 @@ using wire::BodyKind;
 
 constexpr std::size_t kMaxClientIdBytes = 256;
 
-bool is_instruction(BodyKind kind) {
-  return kind == BodyKind::kFitIns || kind == BodyKind::kEvaluateIns || kind == BodyKind::kShutdown;
-}
-
-bool is_reply(BodyKind kind) {
-  return kind == BodyKind::kFitRes || kind == BodyKind::kEvaluateRes || kind == BodyKind::kError;
+// What a client may send the broker; anything else is dropped.
+bool client_may_send(BodyKind kind) {
+  return kind == BodyKind::kRegister || kind == BodyKind::kHeartbeat || kind == BodyKind::kFitRes ||
+         kind == BodyKind::kEvaluateRes || kind == BodyKind::kError;
 }
 
 double seconds(std::chrono::milliseconds duration) {
-  return duration.count() / 1000.0;
+  return static_cast<double>(duration.count()) / 1000.0;
+}
+
+std::string describe_key(const std::string& key) {
+  return key.empty() ? "no key" : "key '" + key + "'";
 }
 
 }  // namespace
 
-Broker::Broker(Channel& clients, Channel& server, BrokerOptions options)
-    : clients_(clients), server_(server), options_(options) {}
+Broker::Broker(Channel& clients, Channel& server, BrokerOptions options, const RuntimeClock& clock)
+    : clients_(clients), server_(server), options_(options), clock_(clock) {}
 
 void Broker::run(const std::atomic<bool>& stop) {
   // Both channels are polled in turn; a waiting message is taken at once,
   // so a busy channel costs at most one millisecond of the other's latency.
-  constexpr auto kPoll = std::chrono::milliseconds(1);
-  while (!stop) {
-    if (auto message = clients_.receive(kPoll)) from_client(std::move(*message), Clock::now());
-    if (auto message = server_.receive(kPoll)) from_server(std::move(*message), Clock::now());
-    tick(Clock::now());
-  }
+  while (!stop) poll(std::chrono::milliseconds(1));
   // What the server sent before stopping us (its Shutdowns) still goes out.
   while (auto message = server_.receive(std::chrono::milliseconds(20))) {
-    from_server(std::move(*message), Clock::now());
+    from_server(std::move(*message), clock_.now());
   }
 }
 
-void Broker::from_client(Message message, Clock::time_point now) {
+void Broker::poll(std::chrono::milliseconds wait) {
+  if (auto message = clients_.receive(wait)) from_client(std::move(*message), clock_.now());
+  if (auto message = server_.receive(wait)) from_server(std::move(*message), clock_.now());
+  tick(clock_.now());
+}
+
+std::size_t Broker::held_register_bytes() const {
+  std::size_t bytes = 0;
+  for (const auto& [id, route] : routes_) {
+    if (route.registration) bytes += wire::message_bytes(*route.registration);
+  }
+  return bytes;
+}
+
+bool Broker::server_connected(TimePoint now) const {
+  return server_peer_ && now - server_last_heard_ <= options_.heartbeat_timeout;
+}
+
+Broker::Route* Broker::new_route(const std::string& id, const std::string& key) {
+  if (routes_.size() >= options_.max_routes) {
+    auto oldest = routes_.end();
+    for (auto route = routes_.begin(); route != routes_.end(); ++route) {
+      if (route->second.alive) continue;
+      if (oldest == routes_.end() || route->second.last_heard < oldest->second.last_heard) {
+        oldest = route;
+      }
+    }
+    if (oldest == routes_.end()) return nullptr;
+    spdlog::info("broker: forgetting {} (lost) to make room for {}", oldest->first, id);
+    routes_.erase(oldest);
+  }
+  Route& route = routes_[id];
+  route.key = key;
+  return &route;
+}
+
+void Broker::from_client(Message message, TimePoint now) {
   wire::Header header;
   try {
     header = wire::decode_header(message, options_.limits);
@@ -61,39 +96,101 @@ void Broker::from_client(Message message, Clock::time_point now) {
                "a client id must be 1 to 256 bytes and not 'server'");
     return;
   }
-  Route& route = routes_[id];
-  const bool was_alive = route.alive;
-  route.peer = message.peer;
-  route.last_heard = now;
-  route.alive = true;
+  if (!client_may_send(header.kind) ||
+      (header.kind == BodyKind::kError && header.error_code == wire::ErrorCode::kDisconnected)) {
+    // Liveness is the broker's judgement, never a client's claim.
+    spdlog::warn("broker: dropping {}{} from {} ({}): a client may not send it",
+                 wire::body_name(header.kind),
+                 header.kind == BodyKind::kError ? "(Disconnected)" : "", id,
+                 describe_key(message.authenticated_as));
+    send_error(message.peer, id, wire::ErrorCode::kUnexpected,
+               std::string("a client may not send ") + wire::body_name(header.kind));
+    return;
+  }
+  const bool registering = header.kind == BodyKind::kRegister;
+  if (registering && (message.frames.size() != 1 || message.frames[0].size > kMaxRegisterBytes)) {
+    spdlog::warn(
+        "broker: dropping a Register from {}: {} frame(s), {} bytes (at most one frame "
+        "of {} bytes)",
+        id, message.frames.size(), wire::message_bytes(message), kMaxRegisterBytes);
+    send_error(
+        message.peer, id, wire::ErrorCode::kTooLarge,
+        "a Register is one frame of at most " + std::to_string(kMaxRegisterBytes) + " bytes");
+    return;
+  }
 
-  if (header.kind == BodyKind::kRegister) {
-    spdlog::info("broker: {} registered{}", id, route.registration ? " again" : "");
-    route.registration = message;
-    to_server(message);
-    if (route.held && (!route.held_sent || now - *route.held_sent >= options_.heartbeat_interval)) {
-      spdlog::info("broker: delivering the held {} of round {} to {}",
-                   wire::body_name(route.held_kind), route.held_round, id);
-      to_client(route.peer, *route.held);
-      route.held_sent = now;
+  auto found = routes_.find(id);
+  Route* route = found == routes_.end() ? nullptr : &found->second;
+  if (route == nullptr) {
+    if (!registering) {
+      send_error(message.peer, id, wire::ErrorCode::kNotRegistered, "register first");
+      return;
+    }
+    route = new_route(id, message.authenticated_as);
+    if (route == nullptr) {
+      spdlog::warn("broker: refusing {}: all {} routes are taken by live clients", id,
+                   options_.max_routes);
+      send_error(message.peer, id, wire::ErrorCode::kRefused,
+                 "the broker serves no more client ids");
+      return;
+    }
+  } else if (route->key != message.authenticated_as) {
+    spdlog::warn("broker: dropping {} that claims to be {} from {}: {} registered with {}",
+                 wire::body_name(header.kind), id, describe_key(message.authenticated_as), id,
+                 describe_key(route->key));
+    return;
+  }
+
+  const bool was_alive = route->alive;
+  route->peer = message.peer;
+  route->last_heard = now;
+  route->alive = true;
+
+  if (registering) {
+    spdlog::info("broker: {} registered{}", id, route->registration ? " again" : "");
+    route->registration = Message{message.peer, {message.frames[0]}, message.authenticated_as};
+    // A server not heard from yet gets it with the others when it connects.
+    if (server_peer_) to_server(*route->registration);
+    if (route->parting) {
+      to_client(route->peer, *route->parting);
+      route->parting.reset();
     }
     return;
   }
   if (!was_alive) {
     // The server was told this client is gone; it comes back by registering.
     spdlog::info("broker: {} is back; asking it to register again", id);
-    send_error(route.peer, id, wire::ErrorCode::kNotRegistered,
+    send_error(route->peer, id, wire::ErrorCode::kNotRegistered,
                "the broker lost contact with you: register again");
   }
   if (header.kind == BodyKind::kHeartbeat) return;
-  if (is_reply(header.kind) && route.held && header.round == route.held_round) route.held.reset();
   to_server(message);
 }
 
-void Broker::from_server(Message message, Clock::time_point now) {
+void Broker::from_server(Message message, TimePoint now) {
+  if (server_peer_ && message.peer != *server_peer_ && server_connected(now)) {
+    spdlog::warn(
+        "broker: refusing a second server on connection '{}' ({}): the server on '{}' "
+        "was heard {:.1f}s ago",
+        message.peer, describe_key(message.authenticated_as), *server_peer_,
+        std::chrono::duration<double>(now - server_last_heard_).count());
+    wire::Envelope refusal{
+        0,
+        wire::kServerId,
+        wire::kServerId,
+        wire::ErrorBody{wire::ErrorCode::kRefused, "this broker already serves a server"},
+        {}};
+    Message reply = wire::encode(refusal);
+    reply.peer = message.peer;
+    try {
+      server_.send(std::move(reply));
+    } catch (const std::exception& error) {
+      spdlog::warn("broker: could not refuse '{}': {}", message.peer, error.what());
+    }
+    return;
+  }
+  const bool reconnected = !server_connected(now) || message.peer != *server_peer_;
   server_peer_ = message.peer;
-  const bool reconnected =
-      !server_last_heard_ || now - *server_last_heard_ > options_.heartbeat_timeout;
   server_last_heard_ = now;
   if (reconnected) {
     std::size_t replayed = 0;
@@ -114,28 +211,27 @@ void Broker::from_server(Message message, Clock::time_point now) {
   }
   if (header.kind == BodyKind::kHeartbeat) return;
   const std::string& id = header.recipient;
-  if (id.empty() || id == wire::kServerId || id.size() > kMaxClientIdBytes) {
-    spdlog::warn("broker: the server sent {} to '{}', which is not a client id",
-                 wire::body_name(header.kind), id);
+  const auto found = routes_.find(id);
+  if (found == routes_.end()) {
+    spdlog::debug("broker: no route to '{}'; {} dropped", id, wire::body_name(header.kind));
     return;
   }
-  Route& route = routes_[id];
-  if (is_instruction(header.kind)) {
-    route.held = message;
-    route.held_round = header.round;
-    route.held_kind = header.kind;
-    route.held_sent.reset();
-  }
+  Route& route = found->second;
   if (route.alive) {
     to_client(route.peer, message);
-    if (is_instruction(header.kind)) route.held_sent = now;
-  } else if (is_instruction(header.kind)) {
-    spdlog::info("broker: holding {} of round {} for {} until it registers",
-                 wire::body_name(header.kind), header.round, id);
+  } else if (header.kind == BodyKind::kShutdown) {
+    route.parting = message;  // it learns when it comes back
+  } else {
+    spdlog::debug("broker: {} is lost; {} of round {} dropped", id, wire::body_name(header.kind),
+                  header.round);
+  }
+  if (header.kind == BodyKind::kError && header.error_code == wire::ErrorCode::kRefused) {
+    // Refused for good: its route and key binding go.
+    routes_.erase(found);
   }
 }
 
-void Broker::tick(Clock::time_point now) {
+void Broker::tick(TimePoint now) {
   if (now < next_tick_) return;
   next_tick_ = now + options_.heartbeat_interval;
   std::set<std::string> live_peers;
@@ -143,18 +239,18 @@ void Broker::tick(Clock::time_point now) {
     if (!route.alive) continue;
     if (now - route.last_heard > options_.heartbeat_timeout) {
       route.alive = false;
-      // The server fails it for the round it was in; a stale instruction
-      // would only delay it when it comes back. A Shutdown stays.
-      if (route.held && route.held_kind != BodyKind::kShutdown) route.held.reset();
+      route.registration.reset();  // it registers again when it comes back
       spdlog::warn("broker: {} lost: nothing heard for {:g}s (heartbeat_timeout_s)", id,
                    seconds(options_.heartbeat_timeout));
-      wire::Envelope notice{0,
-                            id,
-                            wire::kServerId,
-                            wire::ErrorBody{wire::ErrorCode::kDisconnected,
-                                            "no heartbeat within heartbeat_timeout_s"},
-                            {}};
-      to_server(wire::encode(notice));
+      if (server_peer_) {
+        to_server(
+            wire::encode(wire::Envelope{0,
+                                        id,
+                                        wire::kServerId,
+                                        wire::ErrorBody{wire::ErrorCode::kDisconnected,
+                                                        "no heartbeat within heartbeat_timeout_s"},
+                                        {}}));
+      }
       continue;
     }
     if (live_peers.insert(route.peer).second) {
@@ -165,8 +261,9 @@ void Broker::tick(Clock::time_point now) {
 }
 
 void Broker::to_server(const Message& message) {
+  if (!server_peer_) return;
   try {
-    server_.send(Message{server_peer_, message.frames});
+    server_.send(Message{*server_peer_, message.frames, {}});
   } catch (const std::exception& error) {
     spdlog::warn("broker: could not forward to the server: {}", error.what());
   }
@@ -174,7 +271,7 @@ void Broker::to_server(const Message& message) {
 
 void Broker::to_client(const std::string& peer, const Message& message) {
   try {
-    clients_.send(Message{peer, message.frames});
+    clients_.send(Message{peer, message.frames, {}});
   } catch (const std::exception& error) {
     spdlog::warn("broker: could not send to connection '{}': {}", peer, error.what());
   }

@@ -54,6 +54,27 @@ std::string str(const flatbuffers::String* text) {
   return text ? text->str() : std::string();
 }
 
+// The schema's union and the C++ variant list the bodies in the same order:
+// a header's BodyKind is the union's type less one (NONE).
+template <class T, fb::Body kTag>
+constexpr bool same_place() {
+  return body_index<T>() + 1 == static_cast<std::size_t>(kTag);
+}
+static_assert(same_place<RegisterBody, fb::Body::Register>());
+static_assert(same_place<FitInsBody, fb::Body::FitIns>());
+static_assert(same_place<FitResBody, fb::Body::FitRes>());
+static_assert(same_place<EvaluateInsBody, fb::Body::EvaluateIns>());
+static_assert(same_place<EvaluateResBody, fb::Body::EvaluateRes>());
+static_assert(same_place<HeartbeatBody, fb::Body::Heartbeat>());
+static_assert(same_place<ReconnectBody, fb::Body::Reconnect>());
+static_assert(same_place<ShutdownBody, fb::Body::Shutdown>());
+static_assert(same_place<ErrorBody, fb::Body::Error>());
+static_assert(static_cast<std::size_t>(fb::Body::MAX) == std::variant_size_v<Body>,
+              "lorafed.fbs has a body the C++ side does not know");
+static_assert(static_cast<std::uint16_t>(fb::ErrorCode::MAX) ==
+                  static_cast<std::uint16_t>(ErrorCode::kRefused),
+              "lorafed.fbs and messages.hpp disagree on the error codes");
+
 Body read_body(const fb::Envelope& envelope) {
   switch (envelope.body_type()) {
     case fb::Body::Register: {
@@ -197,8 +218,13 @@ Header decode_header(const Message& message, const DecodeLimits& limits) {
   if (type < static_cast<int>(fb::Body::Register) || type > static_cast<int>(fb::Body::Error)) {
     malformed("unknown message body type");
   }
-  return Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
+  Header header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
                 static_cast<BodyKind>(type - static_cast<int>(fb::Body::Register))};
+  // A relay judges an Error by its code (a client may not report another lost).
+  if (const auto* error = envelope.body_as_Error()) {
+    header.error_code = static_cast<ErrorCode>(error->code());
+  }
+  return header;
 }
 
 CheckedMessage check_message(const Message& message, const DecodeLimits& limits) {

@@ -40,6 +40,7 @@ struct Header {
   std::string sender;
   std::string recipient;
   BodyKind kind = BodyKind::kHeartbeat;
+  ErrorCode error_code = ErrorCode::kUnknown;  // of an Error body
 };
 
 // The checks of decode() that need only frame 0 and the frame sizes

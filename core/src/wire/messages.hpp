@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "lorafed/config_value.hpp"
@@ -77,6 +78,30 @@ enum class BodyKind : std::uint8_t {
 inline BodyKind kind_of(const Body& body) {
   return static_cast<BodyKind>(body.index());
 }
+
+// The place of body type T in Body, checked at compile time: no magic indices.
+template <class T, std::size_t I = 0>
+constexpr std::size_t body_index() {
+  static_assert(I < std::variant_size_v<Body>, "not a wire body type");
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Body>, T>) {
+    return I;
+  } else {
+    return body_index<T, I + 1>();
+  }
+}
+template <class T>
+constexpr BodyKind kind_of() {
+  return static_cast<BodyKind>(body_index<T>());
+}
+static_assert(kind_of<RegisterBody>() == BodyKind::kRegister);
+static_assert(kind_of<FitInsBody>() == BodyKind::kFitIns);
+static_assert(kind_of<FitResBody>() == BodyKind::kFitRes);
+static_assert(kind_of<EvaluateInsBody>() == BodyKind::kEvaluateIns);
+static_assert(kind_of<EvaluateResBody>() == BodyKind::kEvaluateRes);
+static_assert(kind_of<HeartbeatBody>() == BodyKind::kHeartbeat);
+static_assert(kind_of<ReconnectBody>() == BodyKind::kReconnect);
+static_assert(kind_of<ShutdownBody>() == BodyKind::kShutdown);
+static_assert(kind_of<ErrorBody>() == BodyKind::kError);
 
 // "Register", "FitIns", ...: for log lines and errors.
 const char* body_name(const Body& body);
