@@ -1,0 +1,74 @@
+#include "src/server/run_recorder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "src/peft_adapter.hpp"
+#include "src/server/checkpoint.hpp"
+
+namespace lorafed {
+
+RunRecorder::RunRecorder(const FederationConfig& config, const ModelSpec& spec,
+                         MetricsWriter& metrics)
+    : config_(config), spec_(spec), metrics_(metrics) {}
+
+nlohmann::json RunRecorder::identity(const FederationConfig& config, const ModelSpec& spec) {
+  return {{"strategy", config.strategy_name},  {"model", config.model_name},
+          {"model_id", spec.model_id},         {"seed", config.seed},
+          {"num_clients", config.num_clients}, {"alpha", config.alpha}};
+}
+
+void RunRecorder::client_result(const char* phase, int round, const std::string& client_id,
+                                const nlohmann::json& fields) {
+  nlohmann::json line = {{"type", "client"},
+                         {"phase", phase},
+                         {"round", round},
+                         {"client", client_id},
+                         {"status", "ok"}};
+  line.update(fields);
+  metrics_.record(line);
+}
+
+void RunRecorder::client_failure(const char* phase, int round, const Failure& failure) {
+  metrics_.record({{"type", "client"},
+                   {"phase", phase},
+                   {"round", round},
+                   {"client", failure.client_id},
+                   {"status", "failed"},
+                   {"reason", failure.reason}});
+}
+
+void RunRecorder::checkpoint(int round, const NamedTensors& state, const RunProgress& progress) {
+  if (!config_.checkpoint) return;
+  Checkpoint{round, state, identity(config_, spec_), progress.to_json()}.write(
+      metrics_.output_dir() / "checkpoint");
+}
+
+nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta) {
+  nlohmann::json written = nlohmann::json::array();
+  if (global_delta.empty()) return written;
+  // The global model at its own rank, then each client rank's truncation.
+  const PeftExporter exporter(global_delta);  // one SVD per layer for all the exports
+  std::vector<std::pair<std::string, std::int64_t>> exports = {
+      {"global", exporter.numerical_rank()}};
+  const std::set<std::int64_t> ranks(config_.ranks.begin(), config_.ranks.end());
+  if (ranks.size() > 1) {
+    for (const std::int64_t rank : ranks)
+      exports.emplace_back("rank-" + std::to_string(rank), rank);
+  }
+  for (const auto& [name, rank] : exports) {
+    const std::filesystem::path directory = metrics_.output_dir() / "peft" / name;
+    try {
+      exporter.write(directory, rank, config_.alpha, spec_.model_id);
+      written.push_back(std::filesystem::path("peft") / name);
+    } catch (const std::exception& error) {
+      // The run's results stand without it.
+      spdlog::warn("could not export the PEFT adapter {}: {}", directory.string(), error.what());
+    }
+  }
+  spdlog::info("PEFT adapters in {}", (metrics_.output_dir() / "peft").string());
+  return written;
+}
+
+}  // namespace lorafed

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "lorafed/model_spec.hpp"
+#include "lorafed/strategy.hpp"
+#include "src/federation_config.hpp"
+#include "src/metrics_writer.hpp"
+#include "src/server/run_progress.hpp"
+
+namespace lorafed {
+
+// What a run leaves in its output folder (docs/outputs.md): a metrics.jsonl
+// line per round and per client result, a checkpoint after every round, and
+// at the end the PEFT export and summary.json. A record that cannot be
+// written stops the run at once (MetricsWriter).
+class RunRecorder {
+ public:
+  RunRecorder(const FederationConfig& config, const ModelSpec& spec, MetricsWriter& metrics);
+
+  // What a checkpoint must match to be resumed with this configuration.
+  static nlohmann::json identity(const FederationConfig& config, const ModelSpec& spec);
+
+  void round(const nlohmann::json& record) { metrics_.record(record); }
+  // A client's result: {"type": "client", "phase", "round", "client", "status": "ok", ...fields}.
+  void client_result(const char* phase, int round, const std::string& client_id,
+                     const nlohmann::json& fields);
+  void client_failure(const char* phase, int round, const Failure& failure);
+  // <out>/checkpoint after `round`, when checkpoints are on.
+  void checkpoint(int round, const NamedTensors& state, const RunProgress& progress);
+  // Writes <out>/peft/global (and peft/rank-<r> for each client rank when
+  // ranks differ) as PEFT adapters of `global_delta`; returns the folders.
+  nlohmann::json export_adapters(const NamedTensors& global_delta);
+  void summary(const nlohmann::json& summary) { metrics_.write_summary(summary); }
+
+ private:
+  const FederationConfig& config_;
+  const ModelSpec& spec_;
+  MetricsWriter& metrics_;
+};
+
+}  // namespace lorafed
