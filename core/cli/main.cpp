@@ -18,6 +18,7 @@
 #include "src/allocator_tuning.hpp"
 #include "src/federation_config.hpp"
 #include "src/runs.hpp"
+#include "src/stop_signal.hpp"
 
 namespace {
 
@@ -98,9 +99,12 @@ int main(int argc, char** argv) {
   add_run_options(*broker, broker_options);
 
   std::string keygen_name;
+  std::string keygen_transport = "zmq";
   CLI::App* keygen = app.add_subcommand(
-      "keygen", "write a CURVE key pair: NAME.key (secret, mode 600) and NAME.pub");
+      "keygen", "write a key pair for a transport (zmq: CURVE, NAME.key mode 600 and NAME.pub)");
   keygen->add_option("NAME", keygen_name, "path and stem of the key files")->required();
+  keygen->add_option("--transport", keygen_transport, "the transport plugin whose keys to make")
+      ->capture_default_str();
 
   RunOptions client_options;
   std::int64_t client_index = -1;
@@ -205,11 +209,19 @@ int main(int argc, char** argv) {
       print_summary(summary);
     } else if (*client) {
       auto config = load(client_options);
-      return lorafed::run_client(config, registry, client_index) ? 0 : 3;
+      switch (lorafed::run_client(config, registry, client_index)) {
+        case lorafed::ClientOutcome::kShutdown:
+          return 0;
+        case lorafed::ClientOutcome::kInterrupted:
+          return lorafed::StopSignal::kExitCode;
+        case lorafed::ClientOutcome::kServerSilent:
+        case lorafed::ClientOutcome::kRefused:
+          return 3;
+      }
     } else if (*broker) {
       lorafed::run_broker(load(broker_options), registry);
     } else if (*keygen) {
-      return lorafed::cli::keygen(keygen_name, std::cout);
+      return lorafed::cli::keygen(keygen_name, registry, keygen_transport, std::cout);
     } else if (*aggregate) {
       return lorafed::cli::aggregate(aggregate_options, registry);
     } else if (*report) {
@@ -223,6 +235,10 @@ int main(int argc, char** argv) {
     } else if (*plugins) {
       return lorafed::cli::list_plugins(registry, show_path, std::cout);
     }
+  } catch (const lorafed::Interrupted& error) {
+    // Records and the checkpoint of the last complete round are on disk.
+    std::cerr << "stopped: " << error.what() << "; continue with --resume\n";
+    return lorafed::StopSignal::kExitCode;
   } catch (const lorafed::ConfigError& error) {
     std::cerr << "configuration error: " << error.what() << "\n";
     return 2;

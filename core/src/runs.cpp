@@ -13,7 +13,9 @@
 #include "src/federation_plugins.hpp"
 #include "src/metrics_writer.hpp"
 #include "src/server/orchestrator.hpp"
+#include "src/server/run_recorder.hpp"
 #include "src/server/status_server.hpp"
+#include "src/stop_signal.hpp"
 
 namespace lorafed {
 namespace {
@@ -54,7 +56,17 @@ BrokerOptions broker_options(const FederationConfig& config) {
   options.heartbeat_interval = config.heartbeat_interval();
   options.heartbeat_timeout = config.heartbeat_timeout();
   options.limits = config.limits;
+  // Room for every client twice over (ids that come and go), bounded.
+  options.max_routes = static_cast<std::size_t>(2 * config.num_clients + 64);
   return options;
+}
+
+// The core names no transport: it asks whether channels leave the process.
+void require_other_processes(const Transport& transport, const FederationConfig& config,
+                             const char* what) {
+  if (transport.crosses_processes()) return;
+  throw ConfigError("[transport] name = \"" + config.transport_name +
+                    "\" works only inside one process: " + what);
 }
 
 // The [status] endpoint, when configured, for the orchestrator's lifetime.
@@ -79,8 +91,8 @@ class EmbeddedBroker {
   EmbeddedBroker(Transport& transport, const FederationConfig& config) {
     static std::atomic<int> instances{0};
     server_endpoint_ = "inproc://lorafed-broker-" + std::to_string(instances++);
-    clients_ = transport.bind(config.endpoint);
-    server_ = transport.bind(server_endpoint_);
+    clients_ = transport.bind(config.endpoint, Peers::kClients);
+    server_ = transport.bind(server_endpoint_, Peers::kServer);
     broker_ = std::make_unique<Broker>(*clients_, *server_, broker_options(config));
     thread_ = std::thread([this] { broker_->run(stop_); });
   }
@@ -106,17 +118,17 @@ class EmbeddedBroker {
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_dir,
                                           const FederationConfig& config, const ModelSpec& spec) {
   if (resume_dir.empty()) return std::nullopt;
-  return Checkpoint::read(resume_dir / "checkpoint", Orchestrator::identity(config, spec));
+  return Checkpoint::read(resume_dir / "checkpoint", RunRecorder::identity(config, spec));
 }
 
 // Runs the orchestrator over `channel`, writing to the configured output
 // folder (fresh) or continuing `checkpoint`'s run there.
 nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugins& plugins,
                            std::shared_ptr<ModelBackend> evaluator, Channel& channel,
-                           std::optional<Checkpoint> checkpoint) {
+                           std::optional<Checkpoint> checkpoint, const StopSignal& stop) {
   MetricsWriter metrics(config.output_dir, checkpoint ? checkpoint->round : -1);
-  Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel,
-                            metrics);
+  Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel, metrics,
+                            &stop.flag());
   if (checkpoint) orchestrator.set_resume(std::move(*checkpoint));
   StatusEndpoint status(config, orchestrator);
   return orchestrator.run();
@@ -137,17 +149,19 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
   spdlog::info("simulating {} clients on {} threads over '{}' ({})", config.num_clients,
                config.simulation_threads, config.transport_name, config.endpoint);
 
+  const StopSignal stop;
   auto transport = plugins.transport();
   EmbeddedBroker broker(*transport, config);
   std::unique_ptr<Channel> server_channel =
       transport->connect(broker.server_endpoint(), wire::kServerId);
   std::unique_ptr<Channel> client_channel = transport->connect(config.endpoint, "simulation");
   ClientHost host(std::move(clients), *client_channel,
-                  host_options(config, static_cast<std::size_t>(config.simulation_threads)));
+                  host_options(config, static_cast<std::size_t>(config.simulation_threads)),
+                  RuntimeClock::steady(), &stop.flag());
   std::thread host_thread([&host] { host.run(); });
   nlohmann::json summary;
   try {
-    summary = orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint));
+    summary = orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint), stop);
   } catch (...) {
     host.request_stop();
     host_thread.join();
@@ -159,16 +173,15 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
 
 nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry,
                           const std::filesystem::path& resume_dir) {
-  if (config.transport_name == "inproc") {
-    throw ConfigError(
-        "[transport] name = \"inproc\" works only inside one process: use `lorafed simulate`, "
-        "or name = \"zmq\" for a server and separate clients");
-  }
   FederationPlugins plugins(config, registry);
+  auto transport = plugins.transport();
+  require_other_processes(*transport, config,
+                          "use `lorafed simulate`, or name = \"zmq\" for a server and separate "
+                          "clients");
   auto evaluator = plugins.make_model(server_context(config));
   plugins.reject_unknown_keys();
   std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
-  auto transport = plugins.transport();
+  const StopSignal stop;
   std::unique_ptr<EmbeddedBroker> broker;
   std::unique_ptr<Channel> channel;
   if (config.broker_embedded) {
@@ -178,52 +191,47 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
     spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
     channel = transport->connect(config.broker_server_endpoint, wire::kServerId);
   }
-  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint));
+  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
 }
-
-namespace {
-std::atomic<bool> broker_stop{false};
-void stop_broker(int) {
-  broker_stop = true;
-}
-}  // namespace
 
 void run_broker(const FederationConfig& config, const PluginRegistry& registry) {
-  if (config.transport_name == "inproc") {
-    throw ConfigError("[transport] name = \"inproc\" cannot serve other processes: use \"zmq\"");
-  }
   FederationPlugins plugins(config, registry);
   auto transport = plugins.transport();
-  std::unique_ptr<Channel> clients = transport->bind(config.endpoint);
-  std::unique_ptr<Channel> server = transport->bind(config.broker_server_endpoint);
+  require_other_processes(*transport, config, "a broker serves other processes; use \"zmq\"");
+  const StopSignal stop;
+  std::unique_ptr<Channel> clients = transport->bind(config.endpoint, Peers::kClients);
+  std::unique_ptr<Channel> server = transport->bind(config.broker_server_endpoint, Peers::kServer);
   spdlog::info("broker: clients on {}, the server on {}", config.endpoint,
                config.broker_server_endpoint);
-  std::signal(SIGINT, stop_broker);
-  std::signal(SIGTERM, stop_broker);
   Broker broker(*clients, *server, broker_options(config));
-  broker.run(broker_stop);
-  spdlog::info("broker: stopped");
+  broker.run(stop.flag());
+  spdlog::info("broker: stopped by {}", stop.name());
 }
 
-bool run_client(const FederationConfig& config, const PluginRegistry& registry,
-                std::int64_t client_index) {
+ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
+                         std::int64_t client_index) {
   if (client_index < 0 || client_index >= config.num_clients) {
     throw ConfigError("--id " + std::to_string(client_index) + " is outside 0.." +
                       std::to_string(config.num_clients - 1) + " ([federation] num_clients in " +
                       config.source.string() + ")");
   }
-  if (config.transport_name == "inproc") {
-    throw ConfigError(
-        "[transport] name = \"inproc\" cannot reach a server in another process: use \"zmq\"");
-  }
   FederationPlugins plugins(config, registry);
+  require_other_processes(*plugins.transport(), config,
+                          "a client cannot reach a server in another process; use \"zmq\"");
   auto client = make_client(config, plugins, client_index);
   plugins.reject_unknown_keys();
+  const StopSignal stop;
   std::unique_ptr<Channel> channel = plugins.transport()->connect(config.endpoint, client->id());
   spdlog::info("{} (rank {}) connecting to {}", client->id(), config.client_rank(client_index),
                config.endpoint);
-  ClientHost host({client}, *channel, host_options(config, 1));
-  return host.run();
+  ClientHost host({client}, *channel, host_options(config, 1), RuntimeClock::steady(),
+                  &stop.flag());
+  if (host.run()) return ClientOutcome::kShutdown;
+  if (stop.requested()) {
+    spdlog::info("{}: stopped by {}", client->id(), stop.name());
+    return ClientOutcome::kInterrupted;
+  }
+  return host.all_refused() ? ClientOutcome::kRefused : ClientOutcome::kServerSilent;
 }
 
 }  // namespace lorafed

@@ -27,9 +27,16 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
 // [broker] server_endpoint; runs until SIGINT or SIGTERM.
 void run_broker(const FederationConfig& config, const PluginRegistry& registry);
 
-// `lorafed client --id K`: serves client K until the server shuts it down
-// (true) or falls silent (false).
-bool run_client(const FederationConfig& config, const PluginRegistry& registry,
-                std::int64_t client_index);
+// How `lorafed client` ended; main() turns it into the exit code.
+enum class ClientOutcome {
+  kShutdown,      // the server said the federation is over (exit 0)
+  kInterrupted,   // SIGINT or SIGTERM (exit 130)
+  kServerSilent,  // nothing heard for server_silence_timeout_s (exit 3)
+  kRefused,       // the server refused its registration (exit 3)
+};
+
+// `lorafed client --id K`: serves client K until one of ClientOutcome.
+ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
+                         std::int64_t client_index);
 
 }  // namespace lorafed

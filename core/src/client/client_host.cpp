@@ -8,8 +8,8 @@
 namespace lorafed {
 
 ClientHost::ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel,
-                       Options options)
-    : channel_(channel), options_(options) {
+                       Options options, const RuntimeClock& clock, const std::atomic<bool>* stop)
+    : channel_(channel), options_(options), clock_(clock), stop_(stop) {
   for (auto& client : clients) clients_.emplace(client->id(), std::move(client));
 }
 
@@ -53,15 +53,18 @@ bool ClientHost::run() {
   ThreadPool pool(options_.threads, [] { at::set_num_threads(1); });
   register_all();
 
-  auto last_heard = Clock::now();
-  auto next_heartbeat = Clock::now() + options_.heartbeat_interval;
+  const auto started = clock_.now();
+  auto last_heard = started;
+  bool heard_anything = false;
+  bool hinted = false;
+  auto next_heartbeat = started + options_.heartbeat_interval;
   auto backoff = options_.reconnect_backoff;
   bool reconnecting = false;  // the broker fell silent; registering again after backoff
-  auto next_registration = Clock::now();
-  while (!shutdown_ && !stop_requested_) {
+  auto next_registration = started;
+  while (!stopping()) {
     flush_outbox();
     std::optional<Message> message = channel_.receive(std::chrono::milliseconds(5));
-    const auto now = Clock::now();
+    const auto now = clock_.now();
     if (now >= next_heartbeat) {
       if (!reconnecting) send_heartbeats();  // registrations go out instead
       next_heartbeat = now + options_.heartbeat_interval;
@@ -69,6 +72,7 @@ bool ClientHost::run() {
     if (message) {
       if (reconnecting) spdlog::info("the broker answers again");
       last_heard = now;
+      heard_anything = true;
       reconnecting = false;
       backoff = options_.reconnect_backoff;
       handle(std::move(*message), pool);
@@ -84,12 +88,26 @@ bool ClientHost::run() {
           "no message from the server for {}s (client.server_silence_timeout_s); giving up",
           std::chrono::duration_cast<std::chrono::seconds>(options_.server_silence_timeout)
               .count());
+      flush_outbox();  // a reply finished just now still goes out
       return false;
     }
+    if (!heard_anything && !hinted && now - started > options_.heartbeat_timeout) {
+      // A broker answers every registration at once (its heartbeats): one
+      // that says nothing did not let this client in.
+      hinted = true;
+      spdlog::warn(
+          "no reply from the broker after {}s: is it running at this endpoint, and is this "
+          "client's key on its allowlist (curve_allowed_keys)?",
+          std::chrono::duration_cast<std::chrono::seconds>(now - started).count());
+    }
     if (now - last_heard > options_.heartbeat_timeout) {
+      if (!reconnecting && heard_anything) {
+        spdlog::warn(
+            "nothing from the broker for {}s (broker.heartbeat_timeout_s); reconnecting (if this "
+            "repeats, another client may be running under the same id)",
+            std::chrono::duration_cast<std::chrono::seconds>(now - last_heard).count());
+      }
       if (!reconnecting) {
-        spdlog::warn("nothing from the broker for {}s (broker.heartbeat_timeout_s); reconnecting",
-                     std::chrono::duration_cast<std::chrono::seconds>(now - last_heard).count());
         reconnecting = true;
         next_registration = now;
       }
@@ -155,7 +173,10 @@ void ClientHost::handle(const Message& message, ThreadPool& pool) {
           if (body.code == wire::ErrorCode::kRefused) {
             spdlog::error("{}: the server refuses it: {}", envelope.recipient, body.text);
             clients_.erase(envelope.recipient);
-            if (clients_.empty()) stop_requested_ = true;
+            if (clients_.empty()) {
+              all_refused_ = true;
+              stop_requested_ = true;
+            }
           } else if (body.code == wire::ErrorCode::kNotRegistered) {
             if (const auto client = clients_.find(envelope.recipient); client != clients_.end()) {
               send(client->second->registration());

@@ -13,6 +13,7 @@
 
 #include "lorafed/transport.hpp"
 #include "src/client/virtual_client.hpp"
+#include "src/runtime_clock.hpp"
 #include "src/wire/codec.hpp"
 
 namespace lorafed {
@@ -41,8 +42,10 @@ class ClientHost {
     std::chrono::milliseconds server_silence_timeout{600'000};
   };
 
-  ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel,
-             Options options);
+  // `stop`, when given, ends run() soon once set (SIGINT, SIGTERM).
+  ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel, Options options,
+             const RuntimeClock& clock = RuntimeClock::steady(),
+             const std::atomic<bool>* stop = nullptr);
 
   // Registers every client, then serves instructions until the server says
   // Shutdown (returns true) or stays silent past server_silence_timeout
@@ -52,9 +55,13 @@ class ClientHost {
   bool run();
   // Makes run() return soon, from any thread (the simulation's server failed).
   void request_stop() { stop_requested_ = true; }
+  // True once every client it served was refused by the server.
+  bool all_refused() const { return all_refused_; }
 
  private:
-  using Clock = std::chrono::steady_clock;
+  bool stopping() const {
+    return shutdown_ || stop_requested_ || (stop_ != nullptr && stop_->load());
+  }
 
   void send(const wire::Envelope& envelope);
   void send(Message message);
@@ -79,7 +86,10 @@ class ClientHost {
     Message reply;
   };
   std::map<std::string, LastReply> last_reply_;  // under outbox_mutex_
+  const RuntimeClock& clock_;
+  const std::atomic<bool>* stop_;
   bool shutdown_ = false;
+  bool all_refused_ = false;
   std::atomic<bool> stop_requested_{false};
 };
 
