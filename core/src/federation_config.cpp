@@ -1,5 +1,13 @@
 #include "src/federation_config.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <fmt/ranges.h>
+
+#include <set>
+
+#include <mutex>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -41,6 +49,14 @@ std::string shape_text(const TargetLayer& layer) {
 
 std::int64_t largest_rank(const TargetLayer& layer) {
   return std::min(layer.in_features, layer.out_features);
+}
+
+// Says once per process what a rank is clamped to on a layer narrower than it.
+void warn_once(const std::string& message) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard lock(mutex);
+  if (said.insert(message).second) spdlog::warn("{}", message);
 }
 
 }  // namespace
@@ -146,26 +162,44 @@ std::chrono::milliseconds FederationConfig::milliseconds(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
 }
 
+std::int64_t max_useful_rank(const ModelSpec& spec) {
+  std::int64_t largest = 0;
+  for (const TargetLayer& layer : spec.targets) largest = std::max(largest, largest_rank(layer));
+  return largest;
+}
+
 void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
                      std::int64_t client_index) {
   if (spec.targets.empty()) return;
-  // A rank is one number for every layer of an adapter, so the narrowest
-  // layer bounds it (the server refuses a larger one at registration too).
-  const auto narrowest = std::min_element(
+  const auto widest = std::max_element(
       spec.targets.begin(), spec.targets.end(),
       [](const TargetLayer& x, const TargetLayer& y) { return largest_rank(x) < largest_rank(y); });
   const std::int64_t first = client_index < 0 ? 0 : client_index;
   const std::int64_t last = client_index < 0 ? config.num_clients - 1 : client_index;
   for (std::int64_t index = first; index <= last; ++index) {
     const std::int64_t rank = config.client_rank(index);
-    if (rank > largest_rank(*narrowest)) {
+    if (rank > largest_rank(*widest)) {
       throw ConfigError(fmt::format(
-          "[lora] in {}: {} has LoRA rank {}, larger than LoRA layer {} of model '{}' takes "
-          "(min(in, out) = {}); lower the rank to at most {}, or leave that layer out of the "
-          "model's targets",
-          config.source.string(), FederationConfig::client_id(index), rank, shape_text(*narrowest),
-          spec.model_id, largest_rank(*narrowest), largest_rank(*narrowest)));
+          "[lora] in {}: {} has LoRA rank {}, more than any LoRA layer of model '{}' takes: "
+          "the widest, {}, takes at most min(in, out) = {}; lower the rank",
+          config.source.string(), FederationConfig::client_id(index), rank, spec.model_id,
+          shape_text(*widest), largest_rank(*widest)));
     }
+  }
+  // A rank above a narrower layer's size still trains the wider layers; say
+  // what the narrow one gets instead of clamping silently.
+  for (const TargetLayer& layer : spec.targets) {
+    std::set<std::int64_t> clamped;
+    for (std::int64_t index = first; index <= last; ++index) {
+      if (config.client_rank(index) > largest_rank(layer))
+        clamped.insert(config.client_rank(index));
+    }
+    if (clamped.empty()) continue;
+    warn_once(fmt::format(
+        "LoRA rank{} {} exceed{} the size of layer {} of model '{}': the update of that layer has "
+        "rank at most {} there",
+        clamped.size() > 1 ? "s" : "", fmt::join(clamped, ", "), clamped.size() > 1 ? "" : "s",
+        shape_text(layer), spec.model_id, largest_rank(layer)));
   }
 }
 

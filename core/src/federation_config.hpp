@@ -88,11 +88,16 @@ struct FederationConfig {
   static std::string client_id(std::int64_t client_index);
 };
 
+// The largest LoRA rank any target layer of `spec` can use: max over its
+// layers of min(in, out). The bound of a configured rank, and of the rank a
+// client registers with (ClientRoster).
+std::int64_t max_useful_rank(const ModelSpec& spec);
+
 // Checks the configured LoRA ranks against a model made for them: client
 // `client_index`'s rank, or every client's (-1, the server's model, which
-// configures them all). A rank larger than min(in, out) of the model's
-// narrowest LoRA layer is a ConfigError naming the client, the rank, the
-// layer and its shape.
+// configures them all). A rank above max_useful_rank is a ConfigError naming
+// the client, the rank and the widest layer; one above a narrower layer's
+// min(in, out) is said once (that layer's update has at most that rank).
 void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
                      std::int64_t client_index);
 

@@ -71,13 +71,13 @@ TEST_CASE("configuration values that overflow exit 2 at load, naming the key and
                               Contains("got " + value) && Contains("tiny-fmnist.toml"));
 }
 
-TEST_CASE("a LoRA rank larger than a layer of the model exits 2, naming the layer",
+TEST_CASE("a LoRA rank larger than every layer of the model exits 2, naming the widest",
           "[config-errors]") {
-  SECTION("the server's model (mlp: its head is 64 → 10)") {
-    const auto outcome = simulate("rank", {"--set", "lora.rank=16"});
+  SECTION("the server's model (mlp: its widest LoRA layer is 784 → 128)") {
+    const auto outcome = simulate("rank", {"--set", "lora.rank=200"});
     CHECK(outcome.code == 2);
-    CHECK_THAT(outcome.log, Contains("LoRA rank 16") && Contains("'head' (out 10 × in 64)") &&
-                                Contains("at most 10"));
+    CHECK_THAT(outcome.log, Contains("LoRA rank 200") && Contains("(out 128 × in 784)") &&
+                                Contains("at most min(in, out) = 128"));
   }
   SECTION("a client process's own model") {
     const fs::path out = fresh_dir("config-errors-client-rank");

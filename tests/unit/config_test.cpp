@@ -219,27 +219,32 @@ TEST_CASE("the ends of each range load, and durations convert to milliseconds sa
   }
 }
 
-TEST_CASE("a rank larger than a LoRA layer of the model is refused, naming it and the layer",
+TEST_CASE("a rank larger than every LoRA layer of the model is refused, naming the widest",
           "[config]") {
   lorafed::ModelSpec spec;
   spec.model_id = "mlp-test";
   spec.targets = {{"fc1", 784, 128}, {"head", 64, 10}};
+  CHECK(lorafed::max_useful_rank(spec) == 128);
   SECTION("the server's model checks every client's rank") {
     const auto config = load_federation({"lora.ranks=[4, 200, 10]"});
     CHECK_THROWS_MATCHES(
         lorafed::check_ranks_fit(config, spec, -1), ConfigError,
         Catch::Matchers::Message(
             "[lora] in " + config.source.string() +
-            ": client-1 has LoRA rank 200, larger than LoRA layer 'head' (out 10 × in 64) of "
-            "model 'mlp-test' takes (min(in, out) = 10); lower the rank to at most 10, or leave "
-            "that layer out of the model's targets"));
+            ": client-1 has LoRA rank 200, more than any LoRA layer of model 'mlp-test' takes: "
+            "the widest, 'fc1' (out 128 × in 784), takes at most min(in, out) = 128; lower the "
+            "rank"));
   }
   SECTION("a client's model checks its own rank") {
-    const auto config = load_federation({"lora.ranks=[4, 11, 10]"});
+    const auto config = load_federation({"lora.ranks=[4, 129, 128]"});
     CHECK_THROWS_WITH(lorafed::check_ranks_fit(config, spec, 1),
-                      Contains("client-1 has LoRA rank 11") && Contains("'head'"));
+                      Contains("client-1 has LoRA rank 129") && Contains("'fc1'"));
     CHECK_NOTHROW(lorafed::check_ranks_fit(config, spec, 0));
     CHECK_NOTHROW(lorafed::check_ranks_fit(config, spec, 2));  // min(in, out) itself fits
+  }
+  SECTION("a rank above a narrower layer trains the wider ones") {
+    // 'head' takes rank 10: its update has at most that rank (said once, not refused).
+    CHECK_NOTHROW(lorafed::check_ranks_fit(load_federation({"lora.ranks=[16, 32, 4]"}), spec, -1));
   }
   SECTION("a model without LoRA layers takes any rank") {
     CHECK_NOTHROW(lorafed::check_ranks_fit(load_federation({}), lorafed::ModelSpec{}, -1));

@@ -6,21 +6,14 @@
 #include <limits>
 
 #include "lorafed/error.hpp"
+#include "src/federation_config.hpp"
 
 namespace lorafed {
 
 ClientRoster::ClientRoster(ModelSpec spec, std::map<std::string, std::int64_t> configured_ranks)
     : spec_(std::move(spec)),
-      largest_rank_(largest_rank(spec_)),
+      largest_rank_(max_useful_rank(spec_)),
       configured_ranks_(std::move(configured_ranks)) {}
-
-std::int64_t ClientRoster::largest_rank(const ModelSpec& spec) {
-  std::int64_t largest = 0;
-  for (const TargetLayer& layer : spec.targets) {
-    largest = std::max(largest, std::min(layer.in_features, layer.out_features));
-  }
-  return largest;
-}
 
 std::optional<std::string> ClientRoster::admit(const std::string& id,
                                                const wire::RegisterBody& body) {

@@ -45,11 +45,6 @@ class ClientRoster {
   // their instruction again (they restarted, or the broker did).
   std::set<std::string> take_admitted();
 
-  // The largest rank any target layer can use: max over layers of
-  // min(in_features, out_features). A narrower layer's factors carry the
-  // rank too; their product simply cannot exceed the layer's own rank.
-  static std::int64_t largest_rank(const ModelSpec& spec);
-
  private:
   struct Client {
     ClientInfo info;
