@@ -17,11 +17,10 @@ cd "$WORK"
 LORAFED=$(cd - >/dev/null && realpath "$LORAFED")
 CONFIG=$(cd - >/dev/null && realpath "$CONFIG")
 
-# Keys: every process gets its own pair; the broker's allowlist holds the
-# public keys of the server and of each client, nothing else.
+# Keys: every process gets its own pair; the broker lets in the clients'
+# public keys on the clients' endpoint and only the server's on its own.
 "$LORAFED" keygen keys/broker >/dev/null
 "$LORAFED" keygen keys/server >/dev/null
-cp keys/server.pub keys/allowed/
 for k in $(seq 0 $((CLIENTS - 1))); do
   "$LORAFED" keygen "keys/client-$k" >/dev/null
   cp "keys/client-$k.pub" keys/allowed/
@@ -34,7 +33,7 @@ trap cleanup EXIT
 key() { echo "--set" "transport.curve_secret_key=\"keys/$1.key\""; }
 
 "$LORAFED" broker "$CONFIG" $(key broker) --set 'transport.curve_allowed_keys="keys/allowed"' \
-  >broker.log 2>&1 &
+  --set 'transport.curve_allowed_server_key="keys/server.pub"' >broker.log 2>&1 &
 pids+=($!)
 "$LORAFED" server "$CONFIG" $(key server) --out . >server.log 2>&1 &
 server=$!

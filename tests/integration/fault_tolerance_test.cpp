@@ -16,6 +16,7 @@
 #include <regex>
 
 #include "integration/federation_runs.hpp"
+#include "integration/hand_client.hpp"
 #include "integration/process.hpp"
 #include "src/wire/codec.hpp"
 
@@ -260,68 +261,6 @@ TEST_CASE("a client whose CURVE key is not allowed cannot register or receive an
 }
 
 namespace {
-
-// A client written by hand over a bare DEALER socket: sends whatever bytes
-// it is told to, and reads what comes back.
-class HandClient {
- public:
-  // With `heartbeat_as`, next() sends a Heartbeat in that client's name
-  // every 300 ms while it waits, as a real client's heartbeat thread does:
-  // the broker declares a client that is silent for heartbeat_timeout_s lost
-  // and drops what the server sends it, a refusal included.
-  HandClient(const std::string& endpoint, const std::string& identity,
-             std::string heartbeat_as = "")
-      : socket_(context_, zmq::socket_type::dealer), heartbeat_as_(std::move(heartbeat_as)) {
-    socket_.set(zmq::sockopt::routing_id, identity);
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
-  }
-  void send_frames(const std::vector<std::string>& frames) {
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-      socket_.send(zmq::buffer(frames[i]),
-                   i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-  }
-  void send(const wire::Envelope& envelope) {
-    std::vector<std::string> frames;
-    for (const lorafed::Frame& frame : wire::encode(envelope).frames) {
-      frames.emplace_back(reinterpret_cast<const char*>(frame.data), frame.size);
-    }
-    send_frames(frames);
-  }
-  std::optional<wire::Envelope> receive(std::chrono::milliseconds timeout) {
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
-    lorafed::Message message;
-    do {
-      zmq::message_t part;
-      (void)socket_.recv(part);
-      message.frames.push_back(
-          lorafed::Frame::copy_of({static_cast<const std::byte*>(part.data()), part.size()}));
-    } while (socket_.get(zmq::sockopt::rcvmore));
-    return wire::decode(message);
-  }
-  // The next message that is not a Heartbeat.
-  std::optional<wire::Envelope> next(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const auto now = std::chrono::steady_clock::now();
-      if (!heartbeat_as_.empty() && now - last_heartbeat_ >= std::chrono::milliseconds(300)) {
-        send(wire::Envelope{0, heartbeat_as_, wire::kServerId, wire::HeartbeatBody{}, {}});
-        last_heartbeat_ = now;
-      }
-      auto envelope = receive(std::chrono::milliseconds(100));
-      if (envelope && !std::holds_alternative<wire::HeartbeatBody>(envelope->body)) return envelope;
-    }
-    return std::nullopt;
-  }
-
- private:
-  zmq::context_t context_;
-  zmq::socket_t socket_;
-  std::string heartbeat_as_;
-  std::chrono::steady_clock::time_point last_heartbeat_{};
-};
 
 int error_code(const std::optional<wire::Envelope>& envelope) {
   REQUIRE(envelope);

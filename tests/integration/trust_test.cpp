@@ -1,0 +1,359 @@
+// Trust boundaries (docs/deployment.md, "Threat model"), tried as an
+// attacker and an operator would, over tcp loopback: a client key acting as
+// the server, a client evicting or impersonating another, registrations a
+// strategy cannot take or that would not fit in memory, a flood of
+// registrations, and every process stopped by SIGINT or SIGTERM. Each test
+// asserts what the honest participants see.
+// Before Catch: LibTorch defines CHECK too.
+#include <ATen/ATen.h>
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "integration/federation_runs.hpp"
+#include "integration/hand_client.hpp"
+#include "integration/process.hpp"
+
+using namespace lorafed::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+namespace wire = lorafed::wire;
+
+namespace {
+
+std::vector<std::string> join(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<std::string> liveness(const std::string& endpoint) {
+  return {"--set", "transport.endpoint=\"" + endpoint + "\"",
+          "--set", "broker.heartbeat_interval_s=0.3",
+          "--set", "broker.heartbeat_timeout_s=1.5",
+          "--set", "client.reconnect_backoff_s=0.2",
+          "--set", "client.reconnect_backoff_max_s=1"};
+}
+
+void require_exit(Process& process, int code, const fs::path& log, int seconds = 120) {
+  const auto exit = process.wait(std::chrono::seconds(seconds));
+  INFO(read_file(log));
+  REQUIRE(exit == code);
+}
+
+void keygen(const fs::path& stem) {
+  const fs::path log = stem.parent_path() / ("keygen-" + stem.filename().string() + ".log");
+  Process process({LORAFED_EXECUTABLE, "keygen", stem.string()}, log);
+  require_exit(process, 0, log, 30);
+}
+
+// The Z85 key named `field` ("public", "secret") in a key file.
+std::string key_of(const fs::path& file, const std::string& field) {
+  const std::string text = read_file(file);
+  std::smatch match;
+  REQUIRE(std::regex_search(text, match, std::regex(field + " = \"(.{40})\"")));
+  return match[1].str();
+}
+
+HandKeys hand_keys(const fs::path& keys, const std::string& name) {
+  return HandKeys{key_of(keys / (name + ".key"), "public"),
+                  key_of(keys / (name + ".key"), "secret"), key_of(keys / "broker.pub", "public")};
+}
+
+// The fit results of each client over the run, by client id.
+std::map<std::string, int> fit_results(const fs::path& out) {
+  std::map<std::string, int> ok;
+  for (const json& line : read_metrics(out)) {
+    if (line["type"] == "client" && line["phase"] == "fit" && line["status"] == "ok") {
+      ++ok[line["client"].get<std::string>()];
+    }
+  }
+  return ok;
+}
+
+int rounds_run(const fs::path& out) {
+  int rounds = 0;
+  for (const json& line : read_metrics(out)) {
+    if (line["type"] == "round" && line["round"].get<int>() > 0) ++rounds;
+  }
+  return rounds;
+}
+
+int checkpointed_round(const fs::path& out) {
+  const fs::path index = out / "checkpoint" / "checkpoint.json";
+  if (!fs::exists(index)) return 0;
+  return json::parse(read_file(index))["round"].get<int>();
+}
+
+std::int64_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+std::string register_frame(const std::string& id, std::int64_t rank, const std::string& model) {
+  const auto message = wire::encode(
+      wire::Envelope{0, id, wire::kServerId, wire::RegisterBody{rank, model, 100}, {}});
+  return std::string(reinterpret_cast<const char*>(message.frames[0].data), message.frames[0].size);
+}
+
+}  // namespace
+
+TEST_CASE("a client key can neither act as the server nor evict or impersonate another client",
+          "[trust][security]") {
+  const fs::path out = fresh_dir("trust-identity");
+  const fs::path keys = out / "keys";
+  fs::create_directories(keys / "allowed");
+  for (const std::string name : {"broker", "server", "client-0", "client-1", "mallory"}) {
+    keygen(keys / name);
+    if (name.starts_with("client") || name == "mallory") {
+      fs::copy_file(keys / (name + ".pub"), keys / "allowed" / (name + ".pub"));
+    }
+  }
+  const std::string clients_endpoint = "tcp://127.0.0.1:47611";
+  const std::string server_endpoint = "tcp://127.0.0.1:47612";
+  const auto common =
+      join(liveness(clients_endpoint),
+           {"--set", "federation.rounds=4", "--set", "train.local_epochs=3", "--set",
+            "federation.min_available_clients=3", "--set", "broker.embedded=false", "--set",
+            "broker.server_endpoint=\"" + server_endpoint + "\"", "--set",
+            "transport.curve_server_key=\"" + (keys / "broker.pub").string() + "\""});
+  auto with_key = [&](const std::string& name) {
+    return join(common, {"--set", "transport.curve_secret_key=\"" +
+                                      (keys / (name + ".key")).string() + "\""});
+  };
+  Process broker(
+      command(
+          "broker", out,
+          join(with_key("broker"),
+               {"--set", "transport.curve_allowed_keys=\"" + (keys / "allowed").string() + "\"",
+                "--set",
+                "transport.curve_allowed_server_key=\"" + (keys / "server.pub").string() + "\""})),
+      out / "broker.log", kEnv);
+
+  // Mallory holds a client key and connects to the server's endpoint first,
+  // as the server: the broker lets her in nowhere but the clients' side.
+  HandClient as_server(server_endpoint, "server", "", hand_keys(keys, "mallory"));
+  as_server.send(wire::Envelope{0, wire::kServerId, wire::kServerId, wire::HeartbeatBody{}, {}});
+
+  Process server(command("server", out, with_key("server")), out / "server.log", kEnv);
+  Process client0(join(command("client", out, with_key("client-0")), {"--id", "0"}),
+                  out / "client-0.log", kEnv);
+  Process client1(join(command("client", out, with_key("client-1")), {"--id", "1"}),
+                  out / "client-1.log", kEnv);
+
+  // Mallory takes part honestly as client-2, and on the side claims that
+  // client-1 is lost, in client-1's name and in her own, and sends results
+  // in client-1's name.
+  HandClient mallory(clients_endpoint, "mallory", "client-2", hand_keys(keys, "mallory"));
+  std::string model_id;
+  mallory.send(wire::Envelope{0, "client-2", wire::kServerId, wire::RegisterBody{4, "?", 100}, {}});
+  {
+    const auto refusal = mallory.next(std::chrono::seconds(60));
+    REQUIRE(refusal);
+    std::smatch match;
+    const std::string text = std::get<wire::ErrorBody>(refusal->body).text;
+    REQUIRE(std::regex_search(text, match, std::regex("server's model '([^']+)'")));
+    model_id = match[1].str();
+  }
+  mallory.send(
+      wire::Envelope{0, "client-2", wire::kServerId, wire::RegisterBody{4, model_id, 100}, {}});
+  int attacks = 0;
+  const auto started = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - started < std::chrono::seconds(120)) {
+    auto envelope = mallory.next(std::chrono::milliseconds(300));
+    if (!envelope) continue;
+    if (std::holds_alternative<wire::ShutdownBody>(envelope->body)) break;
+    if (!std::holds_alternative<wire::FitInsBody>(envelope->body)) continue;
+    const auto disconnected = wire::ErrorBody{wire::ErrorCode::kDisconnected, "gone"};
+    mallory.send(wire::Envelope{0, "client-1", wire::kServerId, disconnected, {}});
+    mallory.send(wire::Envelope{0, "client-2", wire::kServerId, disconnected, {}});
+    lorafed::NamedTensors poisoned;
+    for (const auto& [name, tensor] : envelope->tensors) poisoned[name] = tensor * 100.0f;
+    const double alpha = std::get<wire::FitInsBody>(envelope->body).alpha;
+    mallory.send(wire::Envelope{envelope->round, "client-1", wire::kServerId,
+                                wire::FitResBody{alpha, 100, {}}, poisoned});
+    mallory.send(wire::Envelope{envelope->round,
+                                "client-2",
+                                wire::kServerId,
+                                wire::ErrorBody{wire::ErrorCode::kClientFailure, "no"},
+                                {}});
+    ++attacks;
+  }
+
+  require_exit(server, 0, out / "server.log");
+  require_exit(client0, 0, out / "client-0.log", 30);
+  require_exit(client1, 0, out / "client-1.log", 30);
+  broker.kill_hard();
+  CHECK(attacks >= 1);
+  // The honest clients' results made every round; client-1 was never lost.
+  const auto results = fit_results(out);
+  CHECK(rounds_run(out) == 4);
+  CHECK(results.at("client-0") == 4);
+  CHECK(results.at("client-1") == 4);
+  const std::string server_log = read_file(out / "server.log");
+  CHECK_THAT(server_log, !Catch::Matchers::Contains("client-1 is lost"));
+  const std::string broker_log = read_file(out / "broker.log");
+  CHECK_THAT(broker_log, Catch::Matchers::Contains("refused a connection") &&
+                             Catch::Matchers::Contains("to the server endpoint") &&
+                             Catch::Matchers::Contains(key_of(keys / "mallory.pub", "public")));
+  CHECK_THAT(broker_log, Catch::Matchers::Contains("dropping Error(Disconnected) from client-1"));
+  CHECK_THAT(broker_log, Catch::Matchers::Contains("claims to be client-1 from key 'mallory'") &&
+                             Catch::Matchers::Contains("client-1 registered with key 'client-1'"));
+}
+
+TEST_CASE("a FedAvg client of another rank is refused at registration and the federation goes on",
+          "[trust]") {
+  const fs::path out = fresh_dir("trust-wrong-rank");
+  const auto extra =
+      join(liveness("tcp://127.0.0.1:47613"), {"--set", "federation.min_available_clients=2"});
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  Process client0(join(command("client", out, extra), {"--id", "0"}), out / "client-0.log", kEnv);
+  Process client1(join(command("client", out, extra), {"--id", "1"}), out / "client-1.log", kEnv);
+  Process odd(join(command("client", out, join(extra, {"--set", "lora.rank=8"})), {"--id", "2"}),
+              out / "client-2.log", kEnv);
+  require_exit(odd, 3, out / "client-2.log");
+  require_exit(server, 0, out / "server.log");
+  require_exit(client0, 0, out / "client-0.log", 30);
+  require_exit(client1, 0, out / "client-1.log", 30);
+  CHECK_THAT(read_file(out / "client-2.log"),
+             Catch::Matchers::Contains("rank 8, but the server's configuration gives client-2 "
+                                       "rank 4"));
+  const auto results = fit_results(out);
+  CHECK(results.at("client-0") == 3);
+  CHECK(results.at("client-1") == 3);
+  CHECK_FALSE(results.contains("client-2"));
+}
+
+TEST_CASE("a hostile registration cannot make a FedHL server allocate, nor a broker hoard",
+          "[trust][security]") {
+  const fs::path out = fresh_dir("trust-registration");
+  const std::string clients_endpoint = "tcp://127.0.0.1:47614";
+  const std::string server_endpoint = "tcp://127.0.0.1:47615";
+  const auto extra = join(liveness(clients_endpoint),
+                          {"--set", "strategy.name=\"fedhl\"", "--set", "broker.embedded=false",
+                           "--set", "broker.server_endpoint=\"" + server_endpoint + "\""});
+  Process broker(command("broker", out, extra), out / "broker.log", kEnv);
+  REQUIRE(wait_until(
+      [&] { return read_file(out / "broker.log").find("broker: clients on") != std::string::npos; },
+      std::chrono::seconds(60)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Each flood: 20 ids, each a Register followed by 10 frames of 1 MiB
+  // (200 MiB), and 500 more ids with plain registrations. The first one
+  // warms the allocator (freed memory is kept for reuse); a broker that
+  // held what it was sent would grow by 200 MiB with each further flood.
+  auto flood = [&](int wave) {
+    HandClient flooder(clients_endpoint, "flood-" + std::to_string(wave));
+    const std::string megabyte(1 << 20, 'x');
+    for (int id = 0; id < 20; ++id) {
+      std::vector<std::string> frames = {
+          register_frame("flood-" + std::to_string(wave) + "-" + std::to_string(id), 4, "m")};
+      for (int i = 0; i < 10; ++i) frames.push_back(megabyte);
+      flooder.send_frames(frames);
+    }
+    for (int id = 0; id < 500; ++id) {
+      flooder.send_frames(
+          {register_frame("many-" + std::to_string(wave) + "-" + std::to_string(id), 4, "m")});
+    }
+    // The broker answers each refusal; no answer for 3 s means all were read.
+    int answers = 0;
+    while (auto reply = flooder.next(std::chrono::seconds(3))) ++answers;
+    CHECK(answers >= 20);
+  };
+  flood(0);
+  const std::int64_t warm_kib = resident_kib(broker.pid());
+  flood(1);
+  flood(2);
+  const std::int64_t after_kib = resident_kib(broker.pid());
+  INFO("broker RSS " << warm_kib << " KiB after the first flood, " << after_kib
+                     << " KiB after two more");
+  CHECK(after_kib - warm_kib < 64 * 1024);
+
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  Process client0(join(command("client", out, extra), {"--id", "0"}), out / "client-0.log", kEnv);
+  Process client1(join(command("client", out, extra), {"--id", "1"}), out / "client-1.log", kEnv);
+  // Client 2 learns the model id from a refusal, then claims rank 2^40,
+  // then 8 (the configuration says 4).
+  HandClient hand(clients_endpoint, "hand", "client-2");
+  std::vector<std::string> refusals;
+  std::string model_id = "?";
+  for (const std::int64_t rank : {std::int64_t{4}, std::int64_t{1} << 40, std::int64_t{8}}) {
+    hand.send_frames({register_frame("client-2", rank, model_id)});
+    while (auto reply = hand.next(std::chrono::seconds(60))) {
+      if (const auto* error = std::get_if<wire::ErrorBody>(&reply->body);
+          error != nullptr && error->code == wire::ErrorCode::kRefused) {
+        refusals.push_back(error->text);
+        std::smatch match;
+        if (std::regex_search(error->text, match, std::regex("server's model '([^']+)'"))) {
+          model_id = match[1].str();
+        }
+        break;
+      }
+    }
+  }
+  Process client2(join(command("client", out, extra), {"--id", "2"}), out / "client-2.log", kEnv);
+  require_exit(server, 0, out / "server.log");
+  for (Process* client : {&client0, &client1, &client2})
+    CHECK(client->wait(std::chrono::seconds(30)) == 0);
+  broker.kill_hard();
+  REQUIRE(refusals.size() == 3);
+  CHECK_THAT(refusals[1], Catch::Matchers::Contains("rank 1099511627776 is outside 1.."));
+  CHECK_THAT(refusals[2], Catch::Matchers::Contains("rank 8, but"));
+  CHECK(rounds_run(out) == 3);
+  CHECK(fit_results(out).at("client-2") == 3);
+}
+
+TEST_CASE("server, broker and clients stop cleanly on SIGINT and SIGTERM", "[trust][signals]") {
+  const fs::path out = fresh_dir("trust-signals");
+  const std::string clients_endpoint = "tcp://127.0.0.1:47616";
+  const auto extra =
+      join(liveness(clients_endpoint),
+           {"--set", "federation.rounds=200", "--set", "train.local_epochs=2", "--set",
+            "broker.embedded=false", "--set", "broker.server_endpoint=\"tcp://127.0.0.1:47617\""});
+  Process broker(command("broker", out, extra), out / "broker.log", kEnv);
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  std::vector<std::unique_ptr<Process>> clients;
+  for (int id = 0; id < 3; ++id) {
+    clients.push_back(
+        std::make_unique<Process>(join(command("client", out, extra), {"--id", std::to_string(id)}),
+                                  out / ("client-" + std::to_string(id) + ".log"), kEnv));
+  }
+  REQUIRE(wait_until([&] { return checkpointed_round(out) >= 2; }, std::chrono::seconds(120)));
+  ::kill(server.pid(), SIGINT);
+  require_exit(server, 130, out / "server.log", 60);
+  ::kill(clients[0]->pid(), SIGTERM);
+  require_exit(*clients[0], 130, out / "client-0.log", 60);
+  ::kill(clients[1]->pid(), SIGINT);
+  require_exit(*clients[1], 130, out / "client-1.log", 60);
+  ::kill(broker.pid(), SIGTERM);
+  require_exit(broker, 0, out / "broker.log", 60);
+  clients[2]->kill_hard();
+
+  // Every record is whole, and they stop at the last complete round, which
+  // the checkpoint holds: a resumed run does the interrupted round again.
+  const int checkpointed = checkpointed_round(out);
+  int last_round = 0;
+  for (const json& line : read_metrics(out)) {
+    if (line["type"] == "round") last_round = std::max(last_round, line["round"].get<int>());
+  }
+  CHECK(last_round == checkpointed);
+  CHECK_THAT(read_file(out / "server.log"), Catch::Matchers::Contains("continue with --resume"));
+  CHECK_THAT(read_file(out / "broker.log"), Catch::Matchers::Contains("stopped by SIGTERM"));
+
+  // `simulate` too.
+  const fs::path simulated = fresh_dir("trust-signals-simulate");
+  Process simulate(command("simulate", simulated,
+                           {"--set", "federation.rounds=200", "--set", "train.local_epochs=2",
+                            "--set", "transport.endpoint=\"tcp://127.0.0.1:47618\""}),
+                   simulated / "simulate.log", kEnv);
+  REQUIRE(
+      wait_until([&] { return checkpointed_round(simulated) >= 1; }, std::chrono::seconds(120)));
+  ::kill(simulate.pid(), SIGTERM);
+  require_exit(simulate, 130, simulated / "simulate.log", 60);
+}
