@@ -10,6 +10,7 @@
 
 #include "lorafed/version.hpp"
 #include "lorafed_generated.h"
+#include "src/wire/bodies.hpp"
 
 namespace lorafed::wire {
 namespace fb = lorafed::fb;
@@ -82,79 +83,6 @@ class FramePlanner {
   std::vector<std::byte> pack_;
   std::uint32_t pack_index_ = 0;  // 0: no pack frame open
 };
-
-flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>> build_config(
-    flatbuffers::FlatBufferBuilder& builder, const ConfigMap& config) {
-  std::vector<flatbuffers::Offset<fb::ConfigEntry>> entries;
-  for (const auto& [key, value] : config) {
-    const auto key_offset = builder.CreateString(key);
-    flatbuffers::Offset<flatbuffers::String> string_offset;
-    if (const auto* text = std::get_if<std::string>(&value))
-      string_offset = builder.CreateString(*text);
-    fb::ConfigEntryBuilder entry(builder);
-    entry.add_key(key_offset);
-    entry.add_kind(static_cast<fb::ValueKind>(value.index()));
-    if (const auto* b = std::get_if<bool>(&value)) entry.add_bool_value(*b);
-    if (const auto* i = std::get_if<std::int64_t>(&value)) entry.add_int_value(*i);
-    if (const auto* f = std::get_if<double>(&value)) entry.add_float_value(*f);
-    if (!string_offset.IsNull()) entry.add_string_value(string_offset);
-    entries.push_back(entry.Finish());
-  }
-  return builder.CreateVector(entries);
-}
-
-flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>> build_metrics(
-    flatbuffers::FlatBufferBuilder& builder, const Metrics& metrics) {
-  std::vector<flatbuffers::Offset<fb::Metric>> entries;
-  for (const auto& [name, value] : metrics) {
-    entries.push_back(fb::CreateMetric(builder, builder.CreateString(name), value));
-  }
-  return builder.CreateVector(entries);
-}
-
-std::pair<fb::Body, flatbuffers::Offset<void>> build_body(flatbuffers::FlatBufferBuilder& builder,
-                                                          const Body& body) {
-  struct Visitor {
-    flatbuffers::FlatBufferBuilder& b;
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const RegisterBody& m) {
-      return {
-          fb::Body::Register,
-          fb::CreateRegister(b, m.max_rank, b.CreateString(m.model_id), m.num_examples).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitInsBody& m) {
-      return {fb::Body::FitIns,
-              fb::CreateFitIns(b, m.alpha, build_config(b, m.config), m.merge_alpha).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const FitResBody& m) {
-      return {fb::Body::FitRes,
-              fb::CreateFitRes(b, m.alpha, m.num_examples, build_metrics(b, m.metrics)).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const EvaluateInsBody& m) {
-      return {fb::Body::EvaluateIns,
-              fb::CreateEvaluateIns(b, m.alpha, build_config(b, m.config)).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const EvaluateResBody& m) {
-      return {
-          fb::Body::EvaluateRes,
-          fb::CreateEvaluateRes(b, m.num_examples, m.loss, build_metrics(b, m.metrics)).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const HeartbeatBody&) {
-      return {fb::Body::Heartbeat, fb::CreateHeartbeat(b).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const ReconnectBody& m) {
-      return {fb::Body::Reconnect, fb::CreateReconnect(b, m.backoff_ms).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const ShutdownBody& m) {
-      return {fb::Body::Shutdown, fb::CreateShutdown(b, b.CreateString(m.reason)).Union()};
-    }
-    std::pair<fb::Body, flatbuffers::Offset<void>> operator()(const ErrorBody& m) {
-      return {
-          fb::Body::Error,
-          fb::CreateError(b, static_cast<fb::ErrorCode>(m.code), b.CreateString(m.text)).Union()};
-    }
-  };
-  return std::visit(Visitor{builder}, body);
-}
 
 // Memory for a tensor to be assembled from several frames. Large ones get
 // transparent huge pages: first touching fresh memory costs a page fault per

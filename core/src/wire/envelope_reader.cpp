@@ -8,6 +8,7 @@
 
 #include "lorafed/version.hpp"
 #include "lorafed_generated.h"
+#include "src/wire/bodies.hpp"
 
 namespace lorafed::wire {
 namespace fb = lorafed::fb;
@@ -18,98 +19,8 @@ namespace {
   throw DecodeError(ErrorCode::kMalformed, what);
 }
 
-ConfigMap read_config(const flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>* entries) {
-  ConfigMap config;
-  if (entries == nullptr) return config;
-  for (const fb::ConfigEntry* entry : *entries) {
-    const std::string key = entry->key()->str();
-    switch (entry->kind()) {
-      case fb::ValueKind::Bool:
-        config[key] = entry->bool_value();
-        break;
-      case fb::ValueKind::Int:
-        config[key] = entry->int_value();
-        break;
-      case fb::ValueKind::Float:
-        config[key] = entry->float_value();
-        break;
-      case fb::ValueKind::String:
-        config[key] = entry->string_value() ? entry->string_value()->str() : std::string();
-        break;
-      default:
-        malformed("config entry '" + key + "' has an unknown value kind");
-    }
-  }
-  return config;
-}
-
-Metrics read_metrics(const flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>* entries) {
-  Metrics metrics;
-  if (entries == nullptr) return metrics;
-  for (const fb::Metric* entry : *entries) metrics[entry->name()->str()] = entry->value();
-  return metrics;
-}
-
 std::string str(const flatbuffers::String* text) {
   return text ? text->str() : std::string();
-}
-
-// The schema's union and the C++ variant list the bodies in the same order:
-// a header's BodyKind is the union's type less one (NONE).
-template <class T, fb::Body kTag>
-constexpr bool same_place() {
-  return body_index<T>() + 1 == static_cast<std::size_t>(kTag);
-}
-static_assert(same_place<RegisterBody, fb::Body::Register>());
-static_assert(same_place<FitInsBody, fb::Body::FitIns>());
-static_assert(same_place<FitResBody, fb::Body::FitRes>());
-static_assert(same_place<EvaluateInsBody, fb::Body::EvaluateIns>());
-static_assert(same_place<EvaluateResBody, fb::Body::EvaluateRes>());
-static_assert(same_place<HeartbeatBody, fb::Body::Heartbeat>());
-static_assert(same_place<ReconnectBody, fb::Body::Reconnect>());
-static_assert(same_place<ShutdownBody, fb::Body::Shutdown>());
-static_assert(same_place<ErrorBody, fb::Body::Error>());
-static_assert(static_cast<std::size_t>(fb::Body::MAX) == std::variant_size_v<Body>,
-              "lorafed.fbs has a body the C++ side does not know");
-static_assert(static_cast<std::uint16_t>(fb::ErrorCode::MAX) ==
-                  static_cast<std::uint16_t>(ErrorCode::kRefused),
-              "lorafed.fbs and messages.hpp disagree on the error codes");
-
-Body read_body(const fb::Envelope& envelope) {
-  switch (envelope.body_type()) {
-    case fb::Body::Register: {
-      const auto* m = envelope.body_as_Register();
-      return RegisterBody{m->max_rank(), str(m->model_id()), m->num_examples()};
-    }
-    case fb::Body::FitIns: {
-      const auto* m = envelope.body_as_FitIns();
-      return FitInsBody{m->alpha(), read_config(m->config()), m->merge_alpha()};
-    }
-    case fb::Body::FitRes: {
-      const auto* m = envelope.body_as_FitRes();
-      return FitResBody{m->alpha(), m->num_examples(), read_metrics(m->metrics())};
-    }
-    case fb::Body::EvaluateIns: {
-      const auto* m = envelope.body_as_EvaluateIns();
-      return EvaluateInsBody{m->alpha(), read_config(m->config())};
-    }
-    case fb::Body::EvaluateRes: {
-      const auto* m = envelope.body_as_EvaluateRes();
-      return EvaluateResBody{m->num_examples(), m->loss(), read_metrics(m->metrics())};
-    }
-    case fb::Body::Heartbeat:
-      return HeartbeatBody{};
-    case fb::Body::Reconnect:
-      return ReconnectBody{envelope.body_as_Reconnect()->backoff_ms()};
-    case fb::Body::Shutdown:
-      return ShutdownBody{str(envelope.body_as_Shutdown()->reason())};
-    case fb::Body::Error: {
-      const auto* m = envelope.body_as_Error();
-      return ErrorBody{static_cast<ErrorCode>(m->code()), str(m->text())};
-    }
-    default:
-      malformed("unknown message body type");
-  }
 }
 
 // Frame 0 checked and read in place; `aligned_copy` holds it when the frame
