@@ -98,7 +98,7 @@ TEST_CASE("a LoRA rank larger than every layer of the model exits 2, naming the 
   }
 }
 
-TEST_CASE("command-line errors exit 2; --help and --version exit 0", "[config-errors]") {
+TEST_CASE("command-line errors exit 2, and --help and --version exit 0", "[config-errors]") {
   const fs::path out = fresh_dir("config-errors-cli");
   const auto [args, expected] = GENERATE(table<std::vector<std::string>, int>({
       {std::vector<std::string>{}, 2},

@@ -258,6 +258,9 @@ TEST_CASE("a client whose CURVE key is not allowed cannot register or receive an
   CHECK(summary["clients_registered"] == 1);
   for (const json& line : read_metrics(out)) CHECK(line.value("client", "") != "client-1");
   CHECK_THAT(read_file(out / "client-1.log"), !Catch::Matchers::Contains("round 1"));
+  // The refused client is told where to look long before it gives up.
+  CHECK_THAT(read_file(out / "client-1.log"),
+             Catch::Matchers::Contains("is this client's key on its allowlist"));
 }
 
 namespace {

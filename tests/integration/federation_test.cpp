@@ -73,6 +73,15 @@ TEST_CASE(
   CHECK(sim["final_accuracy"].get<double>() == tcp["final_accuracy"].get<double>());
   CHECK(sim["final_loss"].get<double>() == Approx(tcp["final_loss"].get<double>()).epsilon(1e-9));
   CHECK(sim["base_accuracy"].get<double>() == tcp["base_accuracy"].get<double>());
+  // Each instruction goes out once: no client looks registered twice (the
+  // broker used to forward registrations, then replay them all when the
+  // server first spoke, and round 1 resent every instruction).
+  CHECK_THAT(lorafed::test::read_file(sim_out / "simulate.log"),
+             !Catch::Matchers::Contains("registered again"));
+  for (const fs::path& log : {tcp_out / "server.log", sim_out / "simulate.log"}) {
+    INFO(log);
+    CHECK_THAT(lorafed::test::read_file(log), !Catch::Matchers::Contains("again; sending its"));
+  }
 }
 
 TEST_CASE("the server's status endpoint follows the federation", "[federation][status]") {

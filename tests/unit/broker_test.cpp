@@ -153,7 +153,7 @@ TEST_CASE("broker: liveness is its own judgement", "[broker]") {
   CHECK(of_kind(delivered, wire::BodyKind::kShutdown).size() == 1);
 }
 
-TEST_CASE("broker: one server; a second is refused while the first is alive", "[broker]") {
+TEST_CASE("broker: one server, and a second is refused while the first is alive", "[broker]") {
   BrokerRig rig;
   rig.server_says_hello("server-a");
   rig.register_client("client-0");

@@ -6,6 +6,14 @@
 #include "src/thread_pool.hpp"
 
 namespace lorafed {
+namespace {
+
+// What a client that never heard from its broker should look at.
+constexpr const char* kNoReplyHint =
+    " (no reply from the broker yet: is it running at this endpoint, and is this client's key "
+    "on its allowlist, curve_allowed_keys?)";
+
+}  // namespace
 
 ClientHost::ClientHost(std::vector<std::shared_ptr<VirtualClient>> clients, Channel& channel,
                        Options options, const RuntimeClock& clock, const std::atomic<bool>* stop)
@@ -24,7 +32,8 @@ void ClientHost::send(Message message) {
   try {
     channel_.send(std::move(message));
   } catch (const std::exception& error) {
-    spdlog::warn("could not send to the broker: {}", error.what());
+    spdlog::warn("could not send to the broker: {}{}", error.what(),
+                 heard_anything_ ? "" : kNoReplyHint);
   }
 }
 
@@ -55,7 +64,6 @@ bool ClientHost::run() {
 
   const auto started = clock_.now();
   auto last_heard = started;
-  bool heard_anything = false;
   bool hinted = false;
   auto next_heartbeat = started + options_.heartbeat_interval;
   auto backoff = options_.reconnect_backoff;
@@ -72,7 +80,7 @@ bool ClientHost::run() {
     if (message) {
       if (reconnecting) spdlog::info("the broker answers again");
       last_heard = now;
-      heard_anything = true;
+      heard_anything_ = true;
       reconnecting = false;
       backoff = options_.reconnect_backoff;
       handle(std::move(*message), pool);
@@ -91,17 +99,16 @@ bool ClientHost::run() {
       flush_outbox();  // a reply finished just now still goes out
       return false;
     }
-    if (!heard_anything && !hinted && now - started > options_.heartbeat_timeout) {
+    if (!heard_anything_ && !hinted && now - started > options_.heartbeat_timeout) {
       // A broker answers every registration at once (its heartbeats): one
       // that says nothing did not let this client in.
       hinted = true;
-      spdlog::warn(
-          "no reply from the broker after {}s: is it running at this endpoint, and is this "
-          "client's key on its allowlist (curve_allowed_keys)?",
-          std::chrono::duration_cast<std::chrono::seconds>(now - started).count());
+      spdlog::warn("no reply from the broker after {}s{}",
+                   std::chrono::duration_cast<std::chrono::seconds>(now - started).count(),
+                   kNoReplyHint);
     }
     if (now - last_heard > options_.heartbeat_timeout) {
-      if (!reconnecting && heard_anything) {
+      if (!reconnecting && heard_anything_) {
         spdlog::warn(
             "nothing from the broker for {}s (broker.heartbeat_timeout_s); reconnecting (if this "
             "repeats, another client may be running under the same id)",

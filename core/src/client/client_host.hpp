@@ -90,6 +90,7 @@ class ClientHost {
   const std::atomic<bool>* stop_;
   bool shutdown_ = false;
   bool all_refused_ = false;
+  bool heard_anything_ = false;  // from the broker, since run() started
   std::atomic<bool> stop_requested_{false};
 };
 
