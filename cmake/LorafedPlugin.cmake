@@ -3,7 +3,7 @@
 # Builds lorafed-<kind>-<name>.so as a MODULE with hidden visibility (only the
 # two symbols of the LORAFED_*_PLUGIN macro are exported), C++20, linked
 # against the SDK, into LORAFED_BUILD_PLUGIN_DIR, and installs it where an
-# installed `lorafed` looks for plugins (DESIGN §3). The same helper serves
+# installed `lorafed` looks for plugins (docs/architecture.md, "Plugins"). The same helper serves
 # the built-in plugins and, through find_package(lorafed), out-of-tree ones.
 function(lorafed_add_plugin name)
   cmake_parse_arguments(ARG "" "KIND" "SOURCES" ${ARGN})

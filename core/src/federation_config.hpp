@@ -14,7 +14,7 @@
 namespace lorafed {
 
 // A whole federation's configuration: the framework's own tables, parsed and
-// checked here, and the plugins' tables handed on untouched (DESIGN §3).
+// checked here, and the plugins' tables handed on untouched (docs/configuration.md).
 // docs/configuration.md lists every key.
 struct FederationConfig {
   ConfigTable document;

@@ -34,7 +34,7 @@ struct LoadedPlugin {
   std::shared_ptr<const Factory> factory;  // shares ownership of the library
 };
 
-// Finds, checks and loads plugins (DESIGN §3).
+// Finds, checks and loads plugins (docs/architecture.md, "Plugins").
 //
 // Search order: each folder of LORAFED_PLUGIN_PATH (colon separated), then
 // the install prefix's lib/lorafed/plugins, then the build tree's plugins

@@ -47,7 +47,7 @@ struct EvalReport {
   Metrics metrics;  // e.g. "accuracy" for classifiers
 };
 
-// A LibTorch model with LoRA target layers and its data (DESIGN §3).
+// A LibTorch model with LoRA target layers and its data (docs/writing-a-strategy.md).
 // One instance per client; not thread-safe, but instances are independent.
 class LORAFED_API ModelBackend {
  public:

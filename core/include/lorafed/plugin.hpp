@@ -1,7 +1,7 @@
 #pragma once
 
 // What a plugin includes to export itself. A plugin exports exactly two
-// symbols (DESIGN §3): a plain-data info record the host reads first, and
+// symbols (docs/architecture.md, "Plugins"): a plain-data info record the host reads first, and
 // one factory. Use the LORAFED_*_PLUGIN macros at the end of one source file:
 //
 //   class MyFactory final : public lorafed::StrategyFactory { ... };

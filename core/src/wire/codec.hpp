@@ -11,7 +11,7 @@
 namespace lorafed::wire {
 
 struct EncodeOptions {
-  std::size_t max_frame_bytes = 4u << 20;  // DESIGN §4: 1–4 MiB frames move fastest over tcp
+  std::size_t max_frame_bytes = 4u << 20;  // larger tensors travel as several frames
   WireDtype dtype = WireDtype::kFloat32;
 };
 

@@ -11,7 +11,7 @@
 
 namespace lorafed::mlp {
 
-// The "foundation" the federation fine-tunes (DESIGN §6): an MLP pretrained
+// The "foundation" the federation fine-tunes (docs/results.md): an MLP pretrained
 // once on a public slice of the training set, restricted to some classes so
 // that fine-tuning on all ten has something to learn. Cached as safetensors.
 struct BaseOptions {
