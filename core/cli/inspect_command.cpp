@@ -3,12 +3,16 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <optional>
 
 #include "lorafed/adapter.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/safetensors.hpp"
 #include "src/peft_adapter.hpp"
+#include "src/server/checkpoint.hpp"
 
 namespace lorafed::cli {
 namespace {
@@ -16,6 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kShownSingularValues = 8;
+// The name columns are at least this wide, and as wide as the longest name.
+constexpr std::size_t kMinLayerColumn = 24;
+constexpr std::size_t kMinTensorColumn = 32;
 
 std::string shape_of(const at::Tensor& tensor) {
   std::string text;
@@ -45,8 +52,16 @@ std::string spectrum(const at::Tensor& matrix, std::int64_t& numerical_rank,
   return text;
 }
 
+template <typename Value>
+std::size_t name_column(const std::map<std::string, Value>& entries, std::size_t minimum) {
+  std::size_t width = minimum;
+  for (const auto& [name, value] : entries) width = std::max(width, name.size());
+  return width;
+}
+
 void print_adapter(const Adapter& adapter, std::ostream& out) {
-  out << fmt::format("{:<24} {:>10} {:>10} {:>5} {:>10} {:>10} {:>10} {:>6}  {}\n", "layer",
+  const std::size_t width = name_column(adapter.layers, kMinLayerColumn);
+  out << fmt::format("{:<{}} {:>10} {:>10} {:>5} {:>10} {:>10} {:>10} {:>8}  {}\n", "layer", width,
                      "lora_A", "lora_B", "rank", "|A|", "|B|", "|ΔW|", "rank(ΔW)",
                      "σ(ΔW), largest first");
   const double scale = adapter.scale();
@@ -56,15 +71,16 @@ void print_adapter(const Adapter& adapter, std::ostream& out) {
     std::int64_t rank = 0;
     // A rank-r product has at most r non-zero singular values; the rest is round-off.
     const std::string sigma = spectrum(delta, rank, factors.a.size(0));
-    out << fmt::format("{:<24} {:>10} {:>10} {:>5} {:>10.4g} {:>10.4g} {:>10.4g} {:>8}  {}\n", name,
-                       shape_of(factors.a), shape_of(factors.b), factors.a.size(0),
+    out << fmt::format("{:<{}} {:>10} {:>10} {:>5} {:>10.4g} {:>10.4g} {:>10.4g} {:>8}  {}\n", name,
+                       width, shape_of(factors.a), shape_of(factors.b), factors.a.size(0),
                        frobenius(factors.a), frobenius(factors.b), frobenius(delta), rank, sigma);
   }
 }
 
 void print_tensors(const NamedTensors& tensors, std::ostream& out) {
-  out << fmt::format("{:<32} {:>12} {:>6} {:>10} {:>8}  {}\n", "tensor", "shape", "dtype", "norm",
-                     "rank", "σ, largest first");
+  const std::size_t width = name_column(tensors, kMinTensorColumn);
+  out << fmt::format("{:<{}} {:>12} {:>6} {:>10} {:>8}  {}\n", "tensor", width, "shape", "dtype",
+                     "norm", "rank", "σ, largest first");
   for (const auto& [name, tensor] : tensors) {
     std::string rank = "", sigma = "";
     if (tensor.dim() == 2 && tensor.is_floating_point()) {
@@ -74,9 +90,14 @@ void print_tensors(const NamedTensors& tensors, std::ostream& out) {
     }
     const std::string value =
         tensor.is_floating_point() ? fmt::format("{:.4g}", frobenius(tensor)) : std::string("—");
-    out << fmt::format("{:<32} {:>12} {:>6} {:>10} {:>8}  {}\n", name, shape_of(tensor),
+    out << fmt::format("{:<{}} {:>12} {:>6} {:>10} {:>8}  {}\n", name, width, shape_of(tensor),
                        std::string(c10::toString(tensor.scalar_type())), value, rank, sigma);
   }
+}
+
+// A run's checkpoint folder (docs/outputs.md §A run directory).
+bool is_checkpoint(const fs::path& directory) {
+  return fs::is_directory(directory) && fs::exists(directory / "checkpoint.json");
 }
 
 bool is_peft(const fs::path& path) {
@@ -91,11 +112,67 @@ bool is_lorafed_adapter(const NamedTensors& tensors) {
   });
 }
 
+// A strategy's state holds factors whose scale is alpha/r (FedAvg's, HetLoRA's
+// global adapter) without alpha, which only the checkpoint's identity record
+// knows; nullopt for a checkpoint written before it did.
+std::optional<double> checkpoint_alpha(const Checkpoint& checkpoint) {
+  const auto alpha = checkpoint.identity.find("alpha");
+  if (alpha == checkpoint.identity.end() || !alpha->is_number()) return std::nullopt;
+  return alpha->get<double>();
+}
+
+// An adapter's alpha found outside its own file, and where.
+struct KnownAlpha {
+  double value;
+  std::string source;
+};
+
+// Safetensors contents: a lorafed adapter as layers (its alpha from the
+// lora_alpha metadata, else `known_alpha`), anything else tensor by tensor.
+void print_contents(const std::string& title, const SafetensorsFile& file,
+                    const std::optional<KnownAlpha>& known_alpha, std::ostream& out) {
+  if (!is_lorafed_adapter(file.tensors)) {
+    out << fmt::format("{}: {} tensors\n", title, file.tensors.size());
+    for (const auto& [key, value] : file.metadata) out << "  " << key << " = " << value << "\n";
+    print_tensors(file.tensors, out);
+    return;
+  }
+  Adapter adapter = adapter_from_named_tensors(file.tensors, 1.0);
+  std::string alpha_text = "no lora_alpha metadata: scale taken as 1";
+  adapter.alpha = static_cast<double>(adapter.rank());
+  if (const auto metadata = file.metadata.find("lora_alpha"); metadata != file.metadata.end()) {
+    adapter.alpha = std::stod(metadata->second);
+    alpha_text = fmt::format("lora_alpha {:g} (scale {:.4g})", adapter.alpha, adapter.scale());
+  } else if (known_alpha) {
+    adapter.alpha = known_alpha->value;
+    alpha_text = fmt::format("lora_alpha {:g} (scale {:.4g}) from {}", adapter.alpha,
+                             adapter.scale(), known_alpha->source);
+  }
+  out << fmt::format("{}: lorafed LoRA adapter, {} layers, rank {}, {}\n", title,
+                     adapter.layers.size(), adapter.rank(), alpha_text);
+  print_adapter(adapter, out);
+}
+
 }  // namespace
 
 int inspect(const std::string& path_text, std::ostream& out) {
   const fs::path path(path_text);
   if (!fs::exists(path)) throw Error(path_text + ": no such file or directory");
+  if (is_checkpoint(path)) {
+    const Checkpoint checkpoint = Checkpoint::read(path, nlohmann::json::object());
+    std::string identity;
+    for (const auto& [key, value] : checkpoint.identity.items()) {
+      identity += fmt::format("{}{} {}", identity.empty() ? "" : ", ", key,
+                              value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    out << fmt::format("{}: checkpoint after round {} ({})\n", path_text, checkpoint.round,
+                       identity);
+    std::optional<KnownAlpha> alpha;
+    if (const auto found = checkpoint_alpha(checkpoint))
+      alpha = KnownAlpha{*found, "checkpoint.json"};
+    print_contents("strategy state", SafetensorsFile{checkpoint.state, {}}, alpha, out);
+    return 0;
+  }
   if (is_peft(path)) {
     const PeftAdapter peft = load_peft_adapter(path);
     out << fmt::format(
@@ -107,23 +184,15 @@ int inspect(const std::string& path_text, std::ostream& out) {
     return 0;
   }
   const SafetensorsFile file = load_safetensors(path);
-  if (is_lorafed_adapter(file.tensors)) {
-    const auto alpha = file.metadata.find("lora_alpha");
-    Adapter adapter = adapter_from_named_tensors(file.tensors, 1.0);
-    adapter.alpha = alpha == file.metadata.end() ? static_cast<double>(adapter.rank())
-                                                 : std::stod(alpha->second);
-    out << fmt::format(
-        "{}: lorafed LoRA adapter, {} layers, rank {}, {}\n", path_text, adapter.layers.size(),
-        adapter.rank(),
-        alpha == file.metadata.end()
-            ? std::string("no lora_alpha metadata: scale taken as 1")
-            : fmt::format("lora_alpha {:g} (scale {:.4g})", adapter.alpha, adapter.scale()));
-    print_adapter(adapter, out);
-    return 0;
+  // A state file in a checkpoint folder: its run's alpha is beside it.
+  std::optional<KnownAlpha> alpha;
+  if (is_checkpoint(path.parent_path())) {
+    const Checkpoint checkpoint = Checkpoint::read(path.parent_path(), nlohmann::json::object());
+    if (const auto found = checkpoint_alpha(checkpoint)) {
+      alpha = KnownAlpha{*found, (path.parent_path() / "checkpoint.json").string()};
+    }
   }
-  out << fmt::format("{}: {} tensors\n", path_text, file.tensors.size());
-  for (const auto& [key, value] : file.metadata) out << "  " << key << " = " << value << "\n";
-  print_tensors(file.tensors, out);
+  print_contents(path_text, file, alpha, out);
   return 0;
 }
 

@@ -40,6 +40,26 @@ std::vector<std::map<std::string, std::string>> read_csv(const fs::path& path) {
   return rows;
 }
 
+// `lorafed inspect`'s |ΔW| per layer: the seventh field of each row after the "layer" header.
+std::map<std::string, double> delta_norms(const std::string& shown) {
+  std::map<std::string, double> norms;
+  std::stringstream lines(shown);
+  bool in_table = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("layer ")) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    std::stringstream fields(line);
+    std::vector<std::string> row;
+    for (std::string field; fields >> field;) row.push_back(field);
+    REQUIRE(row.size() > 7);
+    norms[row[0]] = std::stod(row[6]);
+  }
+  return norms;
+}
+
 int run_sweep(const fs::path& out, const std::string& config, const std::string& log) {
   Process sweep({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--log-level", "warn"},
                 out.parent_path() / log);
@@ -114,6 +134,24 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   INFO(shown);
   CHECK(shown.find("PEFT LoRA adapter, 3 layers, r 4, lora_alpha 8") != std::string::npos);
   CHECK(shown.find("fc1                           4×784      128×4") != std::string::npos);
+  // The run's checkpoint holds the same model as factors at scale alpha/r
+  // (alpha 8, rank 4): inspect shows the same ΔW as the export's.
+  Process checkpoint(
+      {LORAFED_EXECUTABLE, "inspect", (out / "fedavg-seed1" / "checkpoint").string()},
+      work / "inspect-checkpoint.log");
+  REQUIRE(checkpoint.wait(std::chrono::seconds(60)) == 0);
+  const std::string from_checkpoint = read_file(work / "inspect-checkpoint.log");
+  INFO(from_checkpoint);
+  CHECK(from_checkpoint.find("lora_alpha 8 (scale 2) from checkpoint.json") != std::string::npos);
+  const auto exported_norms = delta_norms(shown);
+  const auto checkpoint_norms = delta_norms(from_checkpoint);
+  REQUIRE(exported_norms.size() == 3);
+  REQUIRE(checkpoint_norms.size() == 3);
+  for (const auto& [layer, norm] : exported_norms) {
+    INFO(layer);
+    CHECK(checkpoint_norms.at(layer) == Approx(norm).epsilon(2e-3));  // 4 digits shown
+  }
+
 
   // A report of the sweep: non-empty PNGs that report.md embeds.
   Process report({LORAFED_EXECUTABLE, "report", out.string(), "--out", (work / "report").string()},
