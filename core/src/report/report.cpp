@@ -9,6 +9,7 @@
 
 #include "lorafed/error.hpp"
 #include "src/report/gnuplot.hpp"
+#include "src/report/metric_format.hpp"
 #include "src/sdk/atomic_file.hpp"
 #include "src/statistics.hpp"
 #include "src/sweep/sweep_table.hpp"
@@ -20,28 +21,6 @@ namespace fs = std::filesystem;
 
 // More clients than this in one FedHL run: its figures show ranks, not clients.
 constexpr std::size_t kMaxClientSeries = 12;
-
-bool is_percent(const std::string& metric) {
-  return metric.find("accuracy") != std::string::npos;
-}
-
-double shown(const std::string& metric, double value) {
-  return is_percent(metric) ? 100 * value : value;
-}
-
-std::string axis_label(const std::string& metric) {
-  return is_percent(metric) ? metric + " (%)" : metric;
-}
-
-std::string format_metric(const std::string& metric, const Spread& value) {
-  if (value.count == 0) return "—";
-  if (is_percent(metric)) {
-    return value.count > 1 ? fmt::format("{:.2f} ± {:.2f}", 100 * value.mean, 100 * value.std)
-                           : fmt::format("{:.2f}", 100 * value.mean);
-  }
-  return value.count > 1 ? fmt::format("{:.4g} ± {:.2g}", value.mean, value.std)
-                         : fmt::format("{:.4g}", value.mean);
-}
 
 std::string choose_metric(const std::vector<RunData>& runs, const std::string& requested) {
   if (!requested.empty()) return requested;
@@ -145,10 +124,11 @@ std::string setting_summary_table(
   for (const auto& [label, runs] : settings) {
     for (const RunData* run : runs) federated |= run->summary.contains("final_federated_" + metric);
   }
-  std::string table = fmt::format("| setting | runs | final {0} | best {0} |", axis_label(metric));
+  std::string table =
+      fmt::format("| setting | runs | final {0} | best {0} |", metric_label(metric));
   std::string rule = "| --- | --- | --- | --- |";
   if (federated) {
-    table += fmt::format(" final per-client {} |", axis_label(metric));
+    table += fmt::format(" final per-client {} |", metric_label(metric));
     rule += " --- |";
   }
   table += " bytes / client / round |\n" + rule + " --- |\n";
@@ -166,10 +146,10 @@ std::string setting_summary_table(
     const Spread final_value = values(runs, "final_" + metric);
     ranking.emplace_back(label, final_value);
     std::string row =
-        fmt::format("| {} | {} | {} | {} |", label, runs.size(), format_metric(metric, final_value),
-                    format_metric(metric, values(runs, "best_" + metric)));
+        fmt::format("| {} | {} | {} | {} |", label, runs.size(), format_spread(metric, final_value),
+                    format_spread(metric, values(runs, "best_" + metric)));
     if (federated)
-      row += " " + format_metric(metric, values(runs, "final_federated_" + metric)) + " |";
+      row += " " + format_spread(metric, values(runs, "final_federated_" + metric)) + " |";
     const Spread bytes = values(runs, "bytes_per_client_round");
     row += bytes.count > 0 ? fmt::format(" {:.0f} |", bytes.mean) : std::string(" — |");
     rows.emplace_back(label, row);
@@ -196,11 +176,11 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
   const auto settings = settings_of(runs);
   fs::create_directories(options.output_dir);
 
-  Figure metric_figure("metric", "global " + metric + " per round", "round", axis_label(metric));
+  Figure metric_figure("metric", "global " + metric + " per round", "round", metric_label(metric));
   Figure loss("loss", "global loss per round", "round", "loss");
   Figure by_rank("client_metric_by_rank",
                  "each client's " + metric + " at its own rank after the last round", "rank",
-                 axis_label(metric));
+                 metric_label(metric));
   by_rank.log_x = true;
   Figure bytes("bytes", "bytes moved per round by training (down + up, all clients)", "round",
                "MB");
@@ -213,7 +193,7 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
       for (const nlohmann::json& round : run->rounds) {
         const double x = round.value("round", 0);
         if (round.contains(metric) && round[metric].is_number()) {
-          metric_figure.add(label, x, shown(metric, round[metric].get<double>()));
+          metric_figure.add(label, x, shown_value(metric, round[metric].get<double>()));
         }
         if (metric != "loss" && round.contains("loss") && round["loss"].is_number()) {
           loss.add(label, x, round["loss"].get<double>());
@@ -228,7 +208,8 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
               line.value("bytes_down", 0.0) + line.value("bytes_up", 0.0);
         } else if (line.value("round", -2) == last && line.contains(metric) &&
                    line.contains("rank")) {
-          by_rank.add(label, line["rank"].get<double>(), shown(metric, line[metric].get<double>()));
+          by_rank.add(label, line["rank"].get<double>(),
+                      shown_value(metric, line[metric].get<double>()));
         }
       }
       for (const auto& [round, total] : moved) bytes.add(label, round, total / 1e6);
@@ -269,12 +250,12 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
   if (ranking.size() > 1 && ranking[0].second.count > 0 && ranking[1].second.count > 0) {
     const double gap = std::abs(ranking[0].second.mean - ranking[1].second.mean);
     const double noise = std::max(ranking[0].second.std, ranking[1].second.std);
-    const std::string ahead =
-        is_percent(metric) ? fmt::format("{:.2f} points", 100 * gap) : fmt::format("{:.4g}", gap);
+    const std::string ahead = shown_in_percent(metric) ? fmt::format("{:.2f} points", 100 * gap)
+                                                       : fmt::format("{:.4g}", gap);
     md += fmt::format(
         "**{}** has the best final {}: {}, {} ahead of {} ({}){}.\n\n", ranking[0].first, metric,
-        format_metric(metric, ranking[0].second), ahead, ranking[1].first,
-        format_metric(metric, ranking[1].second),
+        format_spread(metric, ranking[0].second), ahead, ranking[1].first,
+        format_spread(metric, ranking[1].second),
         noise > 0 && gap < noise ? "; the gap is within one standard deviation over seeds" : "");
   }
   auto section = [&](const std::string& stem, const std::string& heading, const std::string& text) {

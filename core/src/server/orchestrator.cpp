@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "lorafed/error.hpp"
+#include "src/report/metric_format.hpp"
 #include "src/sampling.hpp"
 #include "src/server/update_checks.hpp"
 #include "src/statistics.hpp"
@@ -29,10 +30,12 @@ std::string describe_quality(const nlohmann::json& evaluation) {
         name == "clients_evaluated") {
       continue;
     }
-    if (name == "accuracy") {
-      text += fmt::format("  acc {:.2f}%", 100 * value.get<double>());
-      if (evaluation.contains("accuracy_std")) {
-        text += fmt::format(" ± {:.2f}", 100 * evaluation["accuracy_std"].get<double>());
+    // Shares of examples in percent, as every table and figure shows them.
+    if (shown_in_percent(name)) {
+      text +=
+          fmt::format("  {} {:.2f}%", name == "accuracy" ? "acc" : name, 100 * value.get<double>());
+      if (evaluation.contains(name + "_std")) {
+        text += fmt::format(" ± {:.2f}", 100 * evaluation[name + "_std"].get<double>());
       }
     } else if (value.is_number_float()) {
       text += fmt::format("  {} {:.4g}", name, value.get<double>());

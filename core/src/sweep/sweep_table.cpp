@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "src/report/metric_format.hpp"
 #include "src/statistics.hpp"
 
 namespace lorafed {
@@ -23,20 +24,6 @@ std::string csv_field(const std::string& text) {
   std::string quoted = "\"";
   for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
-}
-
-std::string format_value(const std::string& metric, const Spread& value) {
-  if (value.count == 0) return "—";
-  if (metric.find("bytes") != std::string::npos) return fmt::format("{:.0f}", value.mean);
-  const bool percent = metric.find("accuracy") != std::string::npos;
-  const double scale = percent ? 100 : 1;
-  std::string text =
-      percent ? fmt::format("{:.2f}", scale * value.mean) : fmt::format("{:.4g}", value.mean);
-  if (value.count > 1) {
-    text +=
-        percent ? fmt::format(" ± {:.2f}", scale * value.std) : fmt::format(" ± {:.2g}", value.std);
-  }
-  return text;
 }
 
 }  // namespace
@@ -100,7 +87,6 @@ SweepTables tabulate_sweep(const SweepPlan& plan,
   }
   if (metric != "loss") columns.emplace_back("final_loss", "final loss");
   columns.emplace_back("bytes_per_client_round", "bytes / client / round");
-  const bool percent = metric.find("accuracy") != std::string::npos;
 
   std::string md_header = "|";
   std::string md_rule = "|";
@@ -111,8 +97,7 @@ SweepTables tabulate_sweep(const SweepPlan& plan,
   md_header += " seeds |";
   md_rule += " --- |";
   for (const auto& [key, title] : columns) {
-    md_header +=
-        " " + title + (percent && key.find("accuracy") != std::string::npos ? " %" : "") + " |";
+    md_header += " " + title + (shown_in_percent(key) ? " %" : "") + " |";
     md_rule += " --- |";
   }
   tables.results_md = md_header + "\n" + md_rule + "\n";
@@ -149,7 +134,7 @@ SweepTables tabulate_sweep(const SweepPlan& plan,
     md += " " + std::to_string(indices.size() - failed) +
           (failed > 0 ? " (" + std::to_string(failed) + " failed)" : "") + " |";
     for (const auto& [key, title] : columns) {
-      md += " " + format_value(key, spread(values[key])) + " |";
+      md += " " + format_spread(key, spread(values[key])) + " |";
     }
     tables.results_md += md + "\n";
   }
