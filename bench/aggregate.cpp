@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/arguments.hpp"
 #include "lorafed/config.hpp"
 #include "lorafed/truncated_svd.hpp"
 #include "src/plugin_registry.hpp"
@@ -125,6 +126,9 @@ std::string child_output(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafed::bench::check_arguments(
+      argc, argv,
+      "bench_aggregate [--layers 8] [--dim 4096] [--clients 10,100,1000] [--svd exact|randomized]");
   Options options;
   std::int64_t only = 0;
   for (int i = 1; i + 1 < argc; i += 2) {

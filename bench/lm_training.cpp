@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base_model.hpp"
+#include "bench/arguments.hpp"
 #include "gpt_model.hpp"
 #include "instruction_data.hpp"
 #include "lorafed/adapter.hpp"
@@ -56,9 +57,14 @@ Row time_training(const std::string& what, LoraGpt& model, std::vector<torch::Te
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafed::bench::check_arguments(argc, argv, "bench_lm_training [--steps 50]");
   std::int64_t steps = 50;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--steps") steps = std::stoll(argv[i + 1]);
+    if (std::string(argv[i]) != "--steps") {
+      std::fprintf(stderr, "unknown option %s\nusage: bench_lm_training [--steps 50]\n", argv[i]);
+      return 2;
+    }
+    steps = std::stoll(argv[i + 1]);
   }
   std::printf("threads %d, %lld steps per row\n\n", torch::get_num_threads(),
               static_cast<long long>(steps));

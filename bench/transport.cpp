@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/arguments.hpp"
 #include "lorafed/adapter.hpp"
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
@@ -137,6 +138,8 @@ double raw_gb_per_s(const std::string& endpoint, const lorafed::Message& frames,
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafed::bench::check_arguments(argc, argv,
+                                  "bench_transport [--sizes-mib 1,64,256] [--port 47620]");
   std::vector<std::int64_t> sizes = {1, 64, 256};
   int port = 47620;
   for (int i = 1; i + 1 < argc; i += 2) {
