@@ -126,6 +126,7 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
                        "between two heartbeats");
   }
   config.checkpoint = doc.section("checkpoint").get<bool>("enabled", config.checkpoint);
+  config.export_rank = integer(doc.section("export"), "rank", 0, 0, kMaxInt);
 
   config.status_listen = doc.section("status").get<std::string>("listen", "");
 
@@ -185,6 +186,13 @@ void check_ranks_fit(const FederationConfig& config, const ModelSpec& spec,
           config.source.string(), FederationConfig::client_id(index), rank, spec.model_id,
           shape_text(*widest), largest_rank(*widest)));
     }
+  }
+  if (client_index < 0 && config.export_rank > largest_rank(*widest)) {
+    throw ConfigError(fmt::format(
+        "[export] rank in {}: {} is more than any LoRA layer of model '{}' takes (the widest, "
+        "{}, takes at most {}); lower it, or leave it out for the largest client rank",
+        config.source.string(), config.export_rank, spec.model_id, shape_text(*widest),
+        largest_rank(*widest)));
   }
   // A rank above a narrower layer's size still trains the wider layers; say
   // what the narrow one gets instead of clamping silently.

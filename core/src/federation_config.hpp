@@ -55,6 +55,9 @@ struct FederationConfig {
   double heartbeat_interval_s = 1;
   double heartbeat_timeout_s = 10;
 
+  // [export]: the rank of <out>/peft/global; 0: the largest client rank
+  std::int64_t export_rank = 0;
+
   // [checkpoint]
   bool checkpoint = true;  // <out>/checkpoint after every round, for --resume
 

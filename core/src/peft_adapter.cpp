@@ -34,11 +34,6 @@ LoraFactors factors_at_rank(const TruncatedSvd& svd, std::int64_t rank, double s
   return padded;
 }
 
-std::string module_name(const std::string& layer) {
-  const auto dot = layer.rfind('.');
-  return dot == std::string::npos ? layer : layer.substr(dot + 1);
-}
-
 }  // namespace
 
 PeftExporter::PeftExporter(const NamedTensors& delta) {
@@ -59,6 +54,17 @@ std::int64_t PeftExporter::numerical_rank() const {
   return rank;
 }
 
+double PeftExporter::relative_truncation_error(std::int64_t rank) const {
+  double left_out = 0, total = 0;
+  for (const auto& [layer, svd] : svds_) {
+    const at::Tensor squares = svd.s.to(at::kDouble).square();
+    total += squares.sum().item<double>();
+    const std::int64_t kept = std::min(rank, squares.size(0));
+    left_out += squares.narrow(0, kept, squares.size(0) - kept).sum().item<double>();
+  }
+  return total > 0 ? left_out / total : 0.0;
+}
+
 void PeftExporter::write(const fs::path& directory, std::int64_t rank, double alpha,
                          const std::string& base_model) const {
   if (rank < 1) throw Error("PEFT export: rank must be at least 1");
@@ -70,7 +76,9 @@ void PeftExporter::write(const fs::path& directory, std::int64_t rank, double al
     const std::string path = std::string(kPrefix) + layer;
     tensors[path + std::string(kSuffixA)] = factors.a.contiguous();
     tensors[path + std::string(kSuffixB)] = factors.b.contiguous();
-    modules.insert(module_name(layer));
+    // The full module path: PEFT then adapts exactly these modules, also
+    // when only some of the modules with a given last name carry adapters.
+    modules.insert(layer);
   }
   const nlohmann::json config = {
       {"peft_type", "LORA"},

@@ -32,6 +32,10 @@ class PeftExporter {
   // values above 1e-5 · σ_max (float32 round-off), at least 1.
   std::int64_t numerical_rank() const;
 
+  // ‖ΔW − ΔW_r‖² / ‖ΔW‖² over all layers together: how much of the change
+  // an export at `rank` leaves out (0 for a zero change).
+  double relative_truncation_error(std::int64_t rank) const;
+
   // Writes the best rank-`rank` approximation of each layer's change,
   // U_r Σ_r V_rᵀ, split as (lora_alpha / r)·B·A (docs/algorithms.md
   // §Balanced split). A layer whose change has lower rank than `rank` gets

@@ -5,6 +5,8 @@
 #include "lorafed/safetensors.hpp"
 // clang-format off
 #include <catch2/catch.hpp>
+
+#include <set>
 // clang-format on
 #include <nlohmann/json.hpp>
 
@@ -45,5 +47,22 @@ TEST_CASE("federated fine-tuning of a gpt base improves exact match on held-out 
   CHECK(tensors.contains("base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight"));
   CHECK(tensors.contains("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"));
   const json config = json::parse(lorafed::test::read_file(peft / "adapter_config.json"));
-  CHECK(config["target_modules"] == json({"c_attn", "c_fc", "c_proj"}));
+  // Every adapted module by its full path, and nothing else.
+  std::set<std::string> modules;
+  for (const auto& [name, tensor] : tensors) {
+    if (name.ends_with(".lora_A.weight")) {
+      modules.insert(name.substr(std::string("base_model.model.").size(),
+                                 name.size() - std::string("base_model.model.").size() -
+                                     std::string(".lora_A.weight").size()));
+    }
+  }
+  CHECK(config["target_modules"].get<std::set<std::string>>() == modules);
+  CHECK(modules.contains("transformer.h.1.mlp.c_proj"));
+  // Exported at the largest client rank, with what that leaves out recorded.
+  CHECK(config["r"] == 8);
+  const json& global = summary["peft"][0];
+  CHECK(global["folder"] == "peft/global");
+  CHECK(global["rank"] == 8);
+  CHECK(global["relative_truncation_error"].get<double>() >= 0.0);
+  CHECK(global["relative_truncation_error"].get<double>() < 1.0);
 }

@@ -64,7 +64,8 @@ TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the
   CHECK(config["peft_type"] == "LORA");
   CHECK(config["r"] == 3);
   CHECK(config["lora_alpha"] == 16);
-  CHECK(config["target_modules"] == nlohmann::json({"fc1", "head"}));
+  // Exactly the modules that carry adapters, by full path.
+  CHECK(config["target_modules"] == nlohmann::json({"encoder.fc1", "head"}));
   CHECK(config["base_model_name_or_path"] == "test-model");
   CHECK(config["bias"] == "none");
   CHECK(config["fan_in_fan_out"] == false);
@@ -92,6 +93,21 @@ TEST_CASE("a PEFT export below the change's rank is its best truncation", "[peft
   const auto [u, s, vh] = at::linalg_svd(delta.at("head"), false);
   const at::Tensor best = at::matmul(u.narrow(1, 0, 2) * s.narrow(0, 0, 2), vh.narrow(0, 0, 2));
   CHECK(at::allclose(product(file, "head", 8.0 / 2), best, 1e-4, 1e-4));
+}
+
+TEST_CASE("a PEFT export says what share of the change it leaves out", "[peft]") {
+  const NamedTensors delta = rank_three_delta();
+  const PeftExporter exporter(delta);
+  // Independently: the squared singular values beyond the rank, over all layers.
+  double tail = 0, total = 0;
+  for (const auto& [name, matrix] : delta) {
+    const at::Tensor s = at::linalg_svdvals(matrix.to(at::kDouble));
+    total += s.square().sum().item<double>();
+    tail += s.narrow(0, 2, s.size(0) - 2).square().sum().item<double>();
+  }
+  CHECK(exporter.relative_truncation_error(2) == Approx(tail / total).epsilon(1e-4));
+  CHECK(exporter.relative_truncation_error(3) < 1e-10);
+  CHECK(exporter.relative_truncation_error(1) > exporter.relative_truncation_error(2));
 }
 
 TEST_CASE("a PEFT export above a layer's size pads it with zeros", "[peft]") {

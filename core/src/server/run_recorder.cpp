@@ -48,26 +48,31 @@ void RunRecorder::checkpoint(int round, const NamedTensors& state, const RunProg
 nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta) {
   nlohmann::json written = nlohmann::json::array();
   if (global_delta.empty()) return written;
-  // The global model at its own rank, then each client rank's truncation.
   const PeftExporter exporter(global_delta);  // one SVD per layer for all the exports
-  std::vector<std::pair<std::string, std::int64_t>> exports = {
-      {"global", exporter.numerical_rank()}};
+  // The global model at [export] rank (default: the largest client rank),
+  // then, when ranks differ, each client rank's truncation.
   const std::set<std::int64_t> ranks(config_.ranks.begin(), config_.ranks.end());
+  const std::int64_t global_rank = config_.export_rank > 0 ? config_.export_rank : *ranks.rbegin();
+  std::vector<std::pair<std::string, std::int64_t>> exports = {{"global", global_rank}};
   if (ranks.size() > 1) {
     for (const std::int64_t rank : ranks)
       exports.emplace_back("rank-" + std::to_string(rank), rank);
   }
   for (const auto& [name, rank] : exports) {
-    const std::filesystem::path directory = metrics_.output_dir() / "peft" / name;
+    const std::filesystem::path folder = std::filesystem::path("peft") / name;
     try {
-      exporter.write(directory, rank, config_.alpha, spec_.model_id);
-      written.push_back(std::filesystem::path("peft") / name);
+      exporter.write(metrics_.output_dir() / folder, rank, config_.alpha, spec_.model_id);
+      const double error = exporter.relative_truncation_error(rank);
+      written.push_back(nlohmann::json{
+          {"folder", folder.string()}, {"rank", rank}, {"relative_truncation_error", error}});
+      spdlog::info("PEFT adapter {} at rank {}: it leaves out {:.3g} of the change's squared norm",
+                   (metrics_.output_dir() / folder).string(), rank, error);
     } catch (const std::exception& error) {
       // The run's results stand without it.
-      spdlog::warn("could not export the PEFT adapter {}: {}", directory.string(), error.what());
+      spdlog::warn("could not export the PEFT adapter {}: {}",
+                   (metrics_.output_dir() / folder).string(), error.what());
     }
   }
-  spdlog::info("PEFT adapters in {}", (metrics_.output_dir() / "peft").string());
   return written;
 }
 
