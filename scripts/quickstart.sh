@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh lorafed_cli   # the executable and its plugins; tests and benchmarks are not needed
 build/release/bin/lorafed simulate examples/quickstart.toml "$@"

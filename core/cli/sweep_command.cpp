@@ -1,5 +1,7 @@
 #include "cli/sweep_command.hpp"
 
+#include <unistd.h>
+
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
@@ -65,28 +67,46 @@ nlohmann::json describe(const SweepPlan& plan, const fs::path& config,
 
 int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostream& out) {
   const SweepPlan plan = plan_sweep(options.config, options.overrides, options.output_dir);
+
+  // Every point is loaded and made through its plugins' own checks (each
+  // plugin reads its table, no key is left unread) before any runs, also
+  // for --dry-run: a mistake anywhere in the grid costs no compute.
+  const fs::path check_dir =
+      fs::temp_directory_path() / ("lorafed-sweep-check-" + std::to_string(::getpid()));
+  fs::create_directories(check_dir);
+  std::vector<FederationConfig> configs;
+  try {
+    for (const SweepPoint& point : plan.points) {
+      const fs::path file = check_dir / (point.name + ".toml");
+      write_text(file, point.config_toml);
+      try {
+        configs.push_back(FederationConfig::load(file));
+        check_configuration(configs.back(), registry);
+      } catch (const Error& error) {
+        throw ConfigError("sweep point " + point.name + ": " + error.what());
+      }
+    }
+  } catch (...) {
+    fs::remove_all(check_dir);
+    throw;
+  }
+  fs::remove_all(check_dir);
   if (options.dry_run) {
     for (const SweepPoint& point : plan.points)
       out << (plan.output_dir / point.name).string() << "\n";
-    out << plan.points.size() << " runs\n";
+    out << plan.points.size() << " runs, each checked\n";
     return 0;
   }
 
-  // Every point's configuration is written and checked before any runs, so a
-  // mistake in the grid costs no compute.
   fs::create_directories(plan.output_dir);
-  std::vector<FederationConfig> configs;
   std::vector<std::optional<nlohmann::json>> summaries;
-  for (const SweepPoint& point : plan.points) {
+  for (std::size_t i = 0; i < plan.points.size(); ++i) {
+    const SweepPoint& point = plan.points[i];
     const fs::path directory = plan.output_dir / point.name;
     summaries.push_back(finished_run(directory, point.config_toml));
     fs::create_directories(directory);
     if (!summaries.back()) write_text(directory / "config.toml", point.config_toml);
-    try {
-      configs.push_back(FederationConfig::load(directory / "config.toml"));
-    } catch (const ConfigError& error) {
-      throw ConfigError("sweep point " + point.name + ": " + error.what());
-    }
+    configs[i] = FederationConfig::load(directory / "config.toml");
   }
 
   std::size_t failed = 0;

@@ -12,6 +12,7 @@
 #include "src/client/client_host.hpp"
 #include "src/federation_plugins.hpp"
 #include "src/metrics_writer.hpp"
+#include "src/run_configuration.hpp"
 #include "src/server/orchestrator.hpp"
 #include "src/server/run_recorder.hpp"
 #include "src/server/status_server.hpp"
@@ -118,6 +119,7 @@ class EmbeddedBroker {
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_dir,
                                           const FederationConfig& config, const ModelSpec& spec) {
   if (resume_dir.empty()) return std::nullopt;
+  check_resume_configuration(config, resume_dir);
   return Checkpoint::read(resume_dir / "checkpoint", RunRecorder::identity(config, spec));
 }
 
@@ -127,6 +129,7 @@ nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugi
                            std::shared_ptr<ModelBackend> evaluator, Channel& channel,
                            std::optional<Checkpoint> checkpoint, const StopSignal& stop) {
   MetricsWriter metrics(config.output_dir, checkpoint ? checkpoint->round : -1);
+  write_run_configuration(config, config.output_dir);
   Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel, metrics,
                             &stop.flag());
   if (checkpoint) orchestrator.set_resume(std::move(*checkpoint));
@@ -135,6 +138,12 @@ nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugi
 }
 
 }  // namespace
+
+void check_configuration(const FederationConfig& config, const PluginRegistry& registry) {
+  FederationPlugins plugins(config, registry);
+  plugins.make_model(server_context(config));
+  plugins.reject_unknown_keys();
+}
 
 nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
                               const std::filesystem::path& resume_dir) {

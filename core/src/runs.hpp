@@ -17,6 +17,12 @@ namespace lorafed {
 nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
                               const std::filesystem::path& resume_dir = {});
 
+// Everything a run checks before its first round, without running: the
+// plugins it names load, each makes its objects from its own table (the
+// server's model included), and no key is left that nobody read. Throws
+// ConfigError or PluginError. `lorafed sweep` checks every point so.
+void check_configuration(const FederationConfig& config, const PluginRegistry& registry);
+
 // `lorafed server`: runs the federation, with the broker embedded (clients
 // connect to [transport] endpoint) or, with [broker] embedded = false,
 // through a `lorafed broker` at [broker] server_endpoint.

@@ -1,6 +1,8 @@
 // `lorafed sweep`: a grid of simulated federations and its combined tables
 // (docs/outputs.md §Sweeps), checked against the runs' own summaries.
 #include <catch2/catch.hpp>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -152,7 +154,6 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
     CHECK(checkpoint_norms.at(layer) == Approx(norm).epsilon(2e-3));  // 4 digits shown
   }
 
-
   // A report of the sweep: non-empty PNGs that report.md embeds.
   Process report({LORAFED_EXECUTABLE, "report", out.string(), "--out", (work / "report").string()},
                  work / "report.log");
@@ -196,4 +197,44 @@ TEST_CASE("a configuration without a [sweep] table is refused before anything ru
   CHECK(sweep.wait(std::chrono::seconds(60)) == 2);
   CHECK(read_file(work / "sweep.log").find("has no [sweep] table") != std::string::npos);
   CHECK_FALSE(fs::exists(work / "grid"));
+}
+
+TEST_CASE("a key only some points' plugins take fails the sweep before any point runs", "[sweep]") {
+  const fs::path work = fs::path(LORAFED_TEST_WORK_DIR) / "sweep-checked";
+  fs::remove_all(work);
+  fs::create_directories(work);
+  // `weighting = "truncation"` is FedHL's: FedAvg takes only example weightings.
+  // The sweep names tiny-sweep.toml's settings as its base instead of repeating them.
+  const fs::path config = work / "weighting.toml";
+  {
+    std::ofstream file(config);
+    file << "[sweep]\nbase = \"" << LORAFED_TEST_CONFIG_DIR << "/tiny-fmnist.toml\"\n"
+         << "seeds = [1]\n[sweep.grid]\n\"strategy.name\" = [\"fedhl\", \"fedavg\"]\n"
+         << "[strategy]\nname = \"fedhl\"\nweighting = \"truncation\"\n"
+         << "[transport]\nname = \"inproc\"\n";
+  }
+  for (const bool dry : {true, false}) {
+    std::vector<std::string> argv = {LORAFED_EXECUTABLE, "sweep", config.string(), "--out",
+                                     (work / "grid").string()};
+    if (dry) argv.push_back("--dry-run");
+    Process sweep(argv, work / (dry ? "dry.log" : "sweep.log"));
+    CHECK(sweep.wait(std::chrono::seconds(120)) == 2);
+    const std::string log = read_file(work / (dry ? "dry.log" : "sweep.log"));
+    INFO(log);
+    CHECK(log.find("sweep point fedavg-seed1") != std::string::npos);
+    CHECK(log.find("key 'weighting'") != std::string::npos);
+    CHECK_FALSE(fs::exists(work / "grid"));  // nothing ran, nothing was written
+  }
+  // Without the FedHL-only key, the same sweep on its base checks and lists both points.
+  {
+    std::ofstream file(config);
+    file << "[sweep]\nbase = \"" << LORAFED_TEST_CONFIG_DIR << "/tiny-fmnist.toml\"\n"
+         << "seeds = [1]\n[sweep.grid]\n\"strategy.name\" = [\"fedhl\", \"fedavg\"]\n"
+         << "[transport]\nname = \"inproc\"\n";
+  }
+  Process dry({LORAFED_EXECUTABLE, "sweep", config.string(), "--out", (work / "grid").string(),
+               "--dry-run"},
+              work / "dry-ok.log");
+  CHECK(dry.wait(std::chrono::seconds(120)) == 0);
+  CHECK(read_file(work / "dry-ok.log").find("2 runs, each checked") != std::string::npos);
 }

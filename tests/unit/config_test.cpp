@@ -179,8 +179,9 @@ TEST_CASE("numbers out of range are refused at load, naming the key, the value a
                        Catch::Matchers::Predicate<ConfigError>([&](const ConfigError& error) {
                          const std::string message = error.what();
                          UNSCOPED_INFO(message);
+                         // Each value came with --set, and the message says so.
                          return message.find(test.key) != std::string::npos &&
-                                message.find("lorafed-test-federation.toml") != std::string::npos &&
+                                message.find("in --set") != std::string::npos &&
                                 message.find(test.range) != std::string::npos &&
                                 message.find(test.value) != std::string::npos;
                        }));
@@ -249,4 +250,16 @@ TEST_CASE("a rank larger than every LoRA layer of the model is refused, naming t
   SECTION("a model without LoRA layers takes any rank") {
     CHECK_NOTHROW(lorafed::check_ranks_fit(load_federation({}), lorafed::ModelSpec{}, -1));
   }
+}
+
+TEST_CASE("a key set with --set is reported as coming from --set, not from the file", "[config]") {
+  auto config = ConfigTable::parse_string("[train]\nlearning_rate = 0.1\n", "examples/x.toml");
+  config.set_from_text("train.learnig_rate", "0.2");
+  config.set_from_text("train.batch_size", "\"large\"");
+  config.section("train").get<double>("learning_rate", 0.0);
+  CHECK_THROWS_WITH(config.section("train").get<std::int64_t>("batch_size", 32),
+                    Contains("[train] key 'batch_size' in --set must be an integer"));
+  CHECK_THROWS_WITH(config.reject_unknown_keys(),
+                    Contains("unknown configuration key 'train.learnig_rate' in --set") &&
+                        !Contains("examples/x.toml"));
 }

@@ -55,6 +55,11 @@ class LORAFED_API ConfigTable {
   // that nobody read.
   void reject_unknown_keys() const;
 
+  // This table with everything in it (--set included) as TOML text, and as
+  // JSON text: what a run records of its resolved configuration.
+  std::string to_toml() const;
+  std::string to_json() const;
+
   // "[strategy] key 'epsilon' in examples/fedhl.toml": for messages.
   std::string where(std::string_view key) const;
   const std::string& source() const;

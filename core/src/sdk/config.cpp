@@ -11,7 +11,8 @@ namespace lorafed {
 struct ConfigTable::Impl {
   toml::table root;
   std::string source;
-  std::set<std::string> read_keys;  // dotted paths
+  std::set<std::string> read_keys;   // dotted paths
+  std::set<std::string> overridden;  // dotted paths set by --set (set_from_text)
 };
 
 namespace {
@@ -225,6 +226,7 @@ void ConfigTable::set_from_text(std::string_view dotted_key, std::string_view va
     }
   }
   table->insert_or_assign(std::string(rest), *parsed.get("value"));
+  impl_->overridden.insert(std::string(dotted_key));
 }
 
 void ConfigTable::mark_read(std::string_view key) const {
@@ -245,18 +247,52 @@ void ConfigTable::reject_unknown_keys() const {
   };
   if (const toml::table* table = table_at(impl_->root, path_)) walk(walk, *table, path_);
   if (unknown.empty()) return;
-  std::string message = "unknown configuration key";
-  message += unknown.size() > 1 ? "s " : " ";
-  for (std::size_t i = 0; i < unknown.size(); ++i) {
-    message += (i ? ", '" : "'") + unknown[i] + "'";
+  // Said where each came from: the file, or a --set on the command line.
+  std::vector<std::string> in_file, in_set;
+  for (const std::string& key : unknown) {
+    (impl_->overridden.contains(key) ? in_set : in_file).push_back(key);
   }
-  message += " in " + impl_->source + " (misspelt, or not an option of the chosen plugin?)";
+  std::string message;
+  for (const auto& [keys, where] :
+       {std::pair{&in_file, impl_->source}, std::pair{&in_set, std::string("--set")}}) {
+    if (keys->empty()) continue;
+    message += message.empty() ? "unknown configuration key" : "; unknown key";
+    message += keys->size() > 1 ? "s " : " ";
+    for (std::size_t i = 0; i < keys->size(); ++i) {
+      message += (i ? ", '" : "'") + (*keys)[i] + "'";
+    }
+    message += " in " + where;
+  }
+  message += " (misspelt, or not an option of the chosen plugin?)";
   throw ConfigError(message);
 }
 
+namespace {
+
+const toml::table& table_or_empty(const toml::table& root, const std::string& path) {
+  static const toml::table empty;
+  const toml::table* table = table_at(root, path);
+  return table == nullptr ? empty : *table;
+}
+
+}  // namespace
+
+std::string ConfigTable::to_toml() const {
+  std::ostringstream text;
+  text << toml::toml_formatter(table_or_empty(impl_->root, path_)) << "\n";
+  return text.str();
+}
+
+std::string ConfigTable::to_json() const {
+  std::ostringstream text;
+  text << toml::json_formatter(table_or_empty(impl_->root, path_));
+  return text.str();
+}
+
 std::string ConfigTable::where(std::string_view key) const {
+  const bool overridden = impl_->overridden.contains(join(path_, key));
   return (path_.empty() ? std::string() : "[" + path_ + "] ") + "key '" + std::string(key) +
-         "' in " + impl_->source;
+         "' in " + (overridden ? std::string("--set") : impl_->source);
 }
 
 const std::string& ConfigTable::source() const {

@@ -10,6 +10,7 @@
 
 #include "lorafed/error.hpp"
 #include "src/report/metric_format.hpp"
+#include "src/run_configuration.hpp"
 #include "src/sampling.hpp"
 #include "src/server/update_checks.hpp"
 #include "src/statistics.hpp"
@@ -200,6 +201,7 @@ nlohmann::json Orchestrator::run_rounds() {
       {"round_s", progress_.round_seconds},
   };
   // base_<metric> and final_<metric> for the loss and every metric the model reports.
+  summary["settings"] = run_settings(config_);
   for (const auto& [name, value] : progress_.base.items()) summary["base_" + name] = value;
   for (const auto& [name, value] : progress_.last.items()) summary["final_" + name] = value;
   for (const auto& [name, value] : progress_.last_federated.items()) {

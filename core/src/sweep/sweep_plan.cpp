@@ -54,6 +54,27 @@ std::string label_of(const toml::node& node) {
 }
 
 // Flattens nested tables into dotted keys: {lora = {rank = 8}} → "lora.rank".
+toml::table parse_toml_file(const std::filesystem::path& path) {
+  try {
+    return toml::parse_file(path.string());
+  } catch (const toml::parse_error& error) {
+    throw ConfigError(path.string() + ":" + std::to_string(error.source().begin.line) + ": " +
+                      std::string(error.description()));
+  }
+}
+
+// Writes `overlay` into `target`: tables merge key by key, anything else replaces.
+void merge_over(toml::table& target, const toml::table& overlay) {
+  for (const auto& [key, node] : overlay) {
+    toml::table* into = target[key].as_table();
+    if (into != nullptr && node.is_table()) {
+      merge_over(*into, *node.as_table());
+    } else {
+      target.insert_or_assign(key, node);
+    }
+  }
+}
+
 void flatten(const toml::table& table, const std::string& prefix,
              std::vector<std::pair<std::string, const toml::node*>>& leaves) {
   for (const auto& [key, node] : table) {
@@ -204,12 +225,23 @@ std::string directory_name(const std::vector<std::pair<std::string, std::string>
 SweepPlan plan_sweep(const std::filesystem::path& config_path,
                      const std::vector<std::string>& overrides,
                      const std::filesystem::path& output_dir) {
-  toml::table document;
-  try {
-    document = toml::parse_file(config_path.string());
-  } catch (const toml::parse_error& error) {
-    throw ConfigError(config_path.string() + ":" + std::to_string(error.source().begin.line) +
-                      ": " + std::string(error.description()));
+  toml::table document = parse_toml_file(config_path);
+  // [sweep] base = "file.toml": the federation the grid varies, with this
+  // file's own tables over it (a key here replaces the base's).
+  if (const toml::node* base = document.at_path("sweep.base").node()) {
+    if (!base->is_string()) fail(config_path, "'base' must be the path of a configuration file");
+    const std::filesystem::path base_path =
+        config_path.parent_path() / std::filesystem::path(base->as_string()->get());
+    if (!std::filesystem::exists(base_path)) {
+      fail(config_path, "base configuration '" + base_path.string() + "' does not exist");
+    }
+    toml::table merged = parse_toml_file(base_path);
+    if (merged.contains("sweep")) {
+      fail(config_path, "base configuration '" + base_path.string() + "' has a [sweep] table");
+    }
+    merge_over(merged, document);
+    document = std::move(merged);
+    document["sweep"].as_table()->erase("base");
   }
   for (const std::string& assignment : overrides) {
     const auto equals = assignment.find('=');
@@ -230,8 +262,8 @@ SweepPlan plan_sweep(const std::filesystem::path& config_path,
   for (const auto& [key, node] : sweep) {
     static const std::set<std::string_view> kKeys = {"seeds", "order", "grid", "skip", "metric"};
     if (!kKeys.contains(key.str())) {
-      fail(config_path,
-           "unknown key '" + std::string(key.str()) + "' (expected seeds, order, grid, skip)");
+      fail(config_path, "unknown key '" + std::string(key.str()) +
+                            "' (expected base, seeds, order, grid, skip, metric)");
     }
   }
 
