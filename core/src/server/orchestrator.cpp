@@ -1,6 +1,7 @@
 #include "src/server/orchestrator.hpp"
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -330,6 +331,10 @@ nlohmann::json Orchestrator::fit_round(int round) {
         throw FormatError("num_examples " + std::to_string(body.num_examples) + " is outside 0.." +
                           std::to_string(registered) + " (what it registered with)");
       }
+      if (const auto dropped = drop_non_finite(body.metrics); !dropped.empty()) {
+        spdlog::warn("round {}: {} reported non-finite {}; left out", round, id,
+                     fmt::join(dropped, ", "));
+      }
       results.push_back(FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
                                   std::move(update.parameters)});
     } catch (const FormatError& error) {
@@ -418,6 +423,10 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
                                          std::to_string(body.num_examples) + ", loss " +
                                          std::to_string(body.loss)});
       continue;
+    }
+    if (const auto dropped = drop_non_finite(body.metrics); !dropped.empty()) {
+      spdlog::warn("round {}: {} reported non-finite {}; left out", round, id,
+                   fmt::join(dropped, ", "));
     }
     results.push_back(EvaluateResult{id, body.num_examples, body.loss, body.metrics});
     nlohmann::json fields = {

@@ -2,6 +2,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cmath>
+
 #include "src/wire/messages.hpp"
 
 namespace lorafed {
@@ -14,6 +16,19 @@ CheckedUpdate check_update(NamedTensors tensors, double alpha, const ModelSpec& 
   update.adapter = adapter_from_named_tensors(tensors, alpha);
   validate_adapter(update.adapter, spec, max_rank);
   return update;
+}
+
+std::vector<std::string> drop_non_finite(Metrics& metrics) {
+  std::vector<std::string> dropped;
+  for (auto metric = metrics.begin(); metric != metrics.end();) {
+    if (std::isfinite(metric->second)) {
+      ++metric;
+      continue;
+    }
+    dropped.push_back(metric->first);
+    metric = metrics.erase(metric);
+  }
+  return dropped;
 }
 
 }  // namespace lorafed

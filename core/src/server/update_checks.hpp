@@ -4,8 +4,11 @@
 // (docs/protocol.md, Validation). Free of LibTorch's operators: the fuzz
 // target (tests/fuzz) compiles it.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "lorafed/adapter.hpp"
+#include "lorafed/config_value.hpp"
 
 namespace lorafed {
 
@@ -20,5 +23,9 @@ struct CheckedUpdate {
 // (validate_adapter). Throws lorafed::FormatError saying what is wrong.
 CheckedUpdate check_update(NamedTensors tensors, double alpha, const ModelSpec& spec,
                            std::int64_t max_rank);
+
+// Removes the metrics a client reported that are not finite numbers (they
+// would turn a round's averages into NaN); returns their names.
+std::vector<std::string> drop_non_finite(Metrics& metrics);
 
 }  // namespace lorafed
