@@ -145,9 +145,24 @@ void check_configuration(const FederationConfig& config, const PluginRegistry& r
   plugins.reject_unknown_keys();
 }
 
-nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
-                              const std::filesystem::path& resume_dir) {
-  FederationPlugins plugins(config, registry);
+namespace {
+
+// Runs `body` while `plugins` keeps their libraries loaded: an exception of
+// a plugin's own type is copied into an Error here, before its library can
+// be unloaded with the objects that unwinding destroys (transport.hpp).
+template <class Body>
+auto while_loaded(const FederationPlugins& plugins, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw Error(error.what());
+  }
+}
+
+nlohmann::json simulate(const FederationConfig& config, const FederationPlugins& plugins,
+                        const std::filesystem::path& resume_dir) {
   auto evaluator = plugins.make_model(server_context(config));
   std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
   std::vector<std::shared_ptr<VirtualClient>> clients;
@@ -180,9 +195,8 @@ nlohmann::json run_simulation(const FederationConfig& config, const PluginRegist
   return summary;
 }
 
-nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry,
-                          const std::filesystem::path& resume_dir) {
-  FederationPlugins plugins(config, registry);
+nlohmann::json serve(const FederationConfig& config, const FederationPlugins& plugins,
+                     const std::filesystem::path& resume_dir) {
   auto transport = plugins.transport();
   require_other_processes(*transport, config,
                           "use `lorafed simulate`, or name = \"zmq\" for a server and separate "
@@ -203,8 +217,7 @@ nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& 
   return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
 }
 
-void run_broker(const FederationConfig& config, const PluginRegistry& registry) {
-  FederationPlugins plugins(config, registry);
+void relay(const FederationConfig& config, const FederationPlugins& plugins) {
   auto transport = plugins.transport();
   require_other_processes(*transport, config, "a broker serves other processes; use \"zmq\"");
   const StopSignal stop;
@@ -217,14 +230,13 @@ void run_broker(const FederationConfig& config, const PluginRegistry& registry) 
   spdlog::info("broker: stopped by {}", stop.name());
 }
 
-ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
-                         std::int64_t client_index) {
+ClientOutcome take_part(const FederationConfig& config, const FederationPlugins& plugins,
+                        std::int64_t client_index) {
   if (client_index < 0 || client_index >= config.num_clients) {
     throw ConfigError("--id " + std::to_string(client_index) + " is outside 0.." +
                       std::to_string(config.num_clients - 1) + " ([federation] num_clients in " +
                       config.source.string() + ")");
   }
-  FederationPlugins plugins(config, registry);
   require_other_processes(*plugins.transport(), config,
                           "a client cannot reach a server in another process; use \"zmq\"");
   auto client = make_client(config, plugins, client_index);
@@ -241,6 +253,31 @@ ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& r
     return ClientOutcome::kInterrupted;
   }
   return host.all_refused() ? ClientOutcome::kRefused : ClientOutcome::kServerSilent;
+}
+
+}  // namespace
+
+nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
+                              const std::filesystem::path& resume_dir) {
+  const FederationPlugins plugins(config, registry);
+  return while_loaded(plugins, [&] { return simulate(config, plugins, resume_dir); });
+}
+
+nlohmann::json run_server(const FederationConfig& config, const PluginRegistry& registry,
+                          const std::filesystem::path& resume_dir) {
+  const FederationPlugins plugins(config, registry);
+  return while_loaded(plugins, [&] { return serve(config, plugins, resume_dir); });
+}
+
+void run_broker(const FederationConfig& config, const PluginRegistry& registry) {
+  const FederationPlugins plugins(config, registry);
+  while_loaded(plugins, [&] { relay(config, plugins); });
+}
+
+ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
+                         std::int64_t client_index) {
+  const FederationPlugins plugins(config, registry);
+  return while_loaded(plugins, [&] { return take_part(config, plugins, client_index); });
 }
 
 }  // namespace lorafed

@@ -27,20 +27,6 @@ namespace wire = lorafed::wire;
 
 namespace {
 
-// Fast failure detection for tests: a heartbeat every 0.3 s, lost after 1.5 s.
-std::vector<std::string> liveness(const std::string& endpoint) {
-  return {"--set", "transport.endpoint=\"" + endpoint + "\"",
-          "--set", "broker.heartbeat_interval_s=0.3",
-          "--set", "broker.heartbeat_timeout_s=1.5",
-          "--set", "client.reconnect_backoff_s=0.2",
-          "--set", "client.reconnect_backoff_max_s=1"};
-}
-
-std::vector<std::string> join(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 std::unique_ptr<Process> start_client(const fs::path& out, int id,
                                       const std::vector<std::string>& extra,
                                       const std::string& log_suffix = "") {

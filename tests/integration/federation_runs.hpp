@@ -29,6 +29,22 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
   return dir;
 }
 
+inline std::vector<std::string> join(std::vector<std::string> a,
+                                     const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Fast failure detection for tests over `endpoint`: a heartbeat every 0.3 s,
+// lost after 1.5 s, reconnecting within a second.
+inline std::vector<std::string> liveness(const std::string& endpoint) {
+  return {"--set", "transport.endpoint=\"" + endpoint + "\"",
+          "--set", "broker.heartbeat_interval_s=0.3",
+          "--set", "broker.heartbeat_timeout_s=1.5",
+          "--set", "client.reconnect_backoff_s=0.2",
+          "--set", "client.reconnect_backoff_max_s=1"};
+}
+
 // `lorafed MODE tiny-fmnist.toml --out OUT EXTRA...`
 inline std::vector<std::string> command(const std::string& mode, const std::filesystem::path& out,
                                         std::vector<std::string> extra = {}) {

@@ -26,19 +26,6 @@ namespace wire = lorafed::wire;
 
 namespace {
 
-std::vector<std::string> join(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::vector<std::string> liveness(const std::string& endpoint) {
-  return {"--set", "transport.endpoint=\"" + endpoint + "\"",
-          "--set", "broker.heartbeat_interval_s=0.3",
-          "--set", "broker.heartbeat_timeout_s=1.5",
-          "--set", "client.reconnect_backoff_s=0.2",
-          "--set", "client.reconnect_backoff_max_s=1"};
-}
-
 void require_exit(Process& process, int code, const fs::path& log, int seconds = 120) {
   const auto exit = process.wait(std::chrono::seconds(seconds));
   INFO(read_file(log));
