@@ -11,6 +11,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <limits>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -166,11 +167,26 @@ TEST_CASE("a client key can neither act as the server nor evict or impersonate a
     const double alpha = std::get<wire::FitInsBody>(envelope->body).alpha;
     mallory.send(wire::Envelope{envelope->round, "client-1", wire::kServerId,
                                 wire::FitResBody{alpha, 100, {}}, poisoned});
-    mallory.send(wire::Envelope{envelope->round,
-                                "client-2",
-                                wire::kServerId,
-                                wire::ErrorBody{wire::ErrorCode::kClientFailure, "no"},
-                                {}});
+    // Her own answer: a text that is not UTF-8 (nlohmann::json cannot
+    // write it: recorded as a failure reason it stopped the server), or a
+    // valid update whose metrics are named as the record's own fields.
+    if (attacks % 2 == 0) {
+      mallory.send(wire::Envelope{envelope->round,
+                                  "client-2",
+                                  wire::kServerId,
+                                  wire::ErrorBody{wire::ErrorCode::kClientFailure, "no \xff\xfe"},
+                                  {}});
+    } else {
+      mallory.send(wire::Envelope{
+          envelope->round, "client-2", wire::kServerId,
+          wire::FitResBody{alpha,
+                           100,
+                           {{"client", 7},
+                            {"status", 3},
+                            {"bytes_up", 1e18},
+                            {"train_loss", std::numeric_limits<double>::quiet_NaN()}}},
+          envelope->tensors});
+    }
     ++attacks;
   }
 
@@ -178,7 +194,22 @@ TEST_CASE("a client key can neither act as the server nor evict or impersonate a
   require_exit(client0, 0, out / "client-0.log", 30);
   require_exit(client1, 0, out / "client-1.log", 30);
   broker.kill_hard();
-  CHECK(attacks >= 1);
+  CHECK(attacks >= 2);
+  // Her own records say who she is and what she really sent.
+  int own_results = 0;
+  for (const json& line : read_metrics(out)) {
+    if (line["type"] == "round" && line.contains("train_loss")) {
+      CHECK(line["train_loss"].is_number());
+    }
+    if (line["type"] != "client" || line["phase"] != "fit") continue;
+    CHECK(line["client"].is_string());
+    if (line["client"] == "client-2" && line["status"] == "ok") {
+      ++own_results;
+      CHECK(line["bytes_up"].get<double>() < 1e9);
+      CHECK_FALSE(line.contains("train_loss"));
+    }
+  }
+  CHECK(own_results >= 1);
   // The honest clients' results made every round; client-1 was never lost.
   const auto results = fit_results(out);
   CHECK(rounds_run(out) == 4);

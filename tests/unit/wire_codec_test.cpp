@@ -9,6 +9,7 @@
 #include "fuzz/update_checks.hpp"
 #include "lorafed/error.hpp"
 #include "src/wire/codec.hpp"
+#include "src/wire/text.hpp"
 
 using namespace lorafed::wire;
 using Catch::Matchers::Contains;
@@ -211,4 +212,30 @@ TEST_CASE("every input the fuzzer once broke is decoded or refused cleanly", "[w
 TEST_CASE("the wire dtype names are checked", "[wire]") {
   CHECK(wire_dtype_from_name("bfloat16") == WireDtype::kBFloat16);
   CHECK_THROWS_AS(wire_dtype_from_name("float8"), lorafed::ConfigError);
+}
+
+TEST_CASE("a string that is not UTF-8 makes a message malformed, wherever it is", "[wire]") {
+  CHECK(is_utf8("plain ascii"));
+  CHECK(is_utf8("r\xC3\xA9sum\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é, €, an emoji
+  for (const std::string bad : {"\xff", "a\x80", "\xC0\xAF", "\xE2\x82", "\xED\xA0\x80",
+                                "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80"}) {
+    INFO(bad.size());
+    CHECK_FALSE(is_utf8(bad));
+  }
+  const std::vector<Envelope> hostile = {
+      Envelope{1, "client-0", kServerId, ErrorBody{ErrorCode::kClientFailure, "no \xff"}, {}},
+      Envelope{1, "client-0", kServerId, FitResBody{1, 10, {{"loss\xfe", 1.0}}}, {}},
+      Envelope{0, "client-\xC0\xAF", kServerId, HeartbeatBody{}, {}},
+      Envelope{0, "client-0", kServerId, RegisterBody{4, "mlp\xED\xA0\x80", 1}, {}},
+      Envelope{1, kServerId, "client-0", FitInsBody{1, {{"rule\xff", std::string("x")}}, 0}, {}},
+  };
+  for (const Envelope& envelope : hostile) {
+    INFO(body_name(envelope.body));
+    const lorafed::Message message = encode(envelope);
+    CHECK_THROWS_MATCHES(decode(message), DecodeError,
+                         Catch::Matchers::Predicate<DecodeError>([](const DecodeError& error) {
+                           return error.code() == ErrorCode::kMalformed &&
+                                  std::string(error.what()).find("not UTF-8") != std::string::npos;
+                         }));
+  }
 }

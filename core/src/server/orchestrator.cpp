@@ -350,7 +350,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
                              {"seconds", reply.seconds},
                              {"bytes_down", collected.bytes_down[result.client_id]},
                              {"bytes_up", reply.bytes}};
-    for (const auto& [name, value] : result.metrics) fields[name] = value;
+    // A client's metric never replaces what the server measured.
+    for (const auto& [name, value] : result.metrics) fields.emplace(name, value);
     recorder_.client_result("fit", round, result.client_id, fields);
   }
   for (const Failure& failure : failures) {
@@ -431,7 +432,7 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
     results.push_back(EvaluateResult{id, body.num_examples, body.loss, body.metrics});
     nlohmann::json fields = {
         {"num_examples", body.num_examples}, {"loss", body.loss}, {"rank", roster_.info(id).rank}};
-    for (const auto& [name, value] : body.metrics) fields[name] = value;
+    for (const auto& [name, value] : body.metrics) fields.emplace(name, value);
     recorder_.client_result("evaluate", round, id, fields);
   }
   for (const Failure& failure : failures) recorder_.client_failure("evaluate", round, failure);

@@ -21,12 +21,13 @@ nlohmann::json RunRecorder::identity(const FederationConfig& config, const Model
 
 void RunRecorder::client_result(const char* phase, int round, const std::string& client_id,
                                 const nlohmann::json& fields) {
-  nlohmann::json line = {{"type", "client"},
-                         {"phase", phase},
-                         {"round", round},
-                         {"client", client_id},
-                         {"status", "ok"}};
-  line.update(fields);
+  // The record's own keys win over a field of the same name.
+  nlohmann::json line = fields;
+  line.update({{"type", "client"},
+               {"phase", phase},
+               {"round", round},
+               {"client", client_id},
+               {"status", "ok"}});
   metrics_.record(line);
 }
 

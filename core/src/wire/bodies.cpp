@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "src/wire/envelope_reader.hpp"
+#include "src/wire/text.hpp"
 
 namespace lorafed::wire {
 namespace {
@@ -16,10 +17,6 @@ using MetricEntries = flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>;
 
 [[noreturn]] void malformed(const std::string& what) {
   throw DecodeError(ErrorCode::kMalformed, what);
-}
-
-std::string str(const flatbuffers::String* text) {
-  return text ? text->str() : std::string();
 }
 
 // --- the schema's union and the C++ variant list the bodies in one order ---
@@ -69,7 +66,7 @@ ConfigMap from_fb(const ConfigEntries* entries) {
   ConfigMap config;
   if (entries == nullptr) return config;
   for (const fb::ConfigEntry* entry : *entries) {
-    const std::string key = entry->key()->str();
+    const std::string key = read_text(entry->key(), "a config key");
     switch (entry->kind()) {
       case fb::ValueKind::Bool:
         config[key] = entry->bool_value();
@@ -81,7 +78,7 @@ ConfigMap from_fb(const ConfigEntries* entries) {
         config[key] = entry->float_value();
         break;
       case fb::ValueKind::String:
-        config[key] = str(entry->string_value());
+        config[key] = read_text(entry->string_value(), "a config value");
         break;
       default:
         malformed("config entry '" + key + "' has an unknown value kind");
@@ -100,7 +97,9 @@ Table<MetricEntries> to_fb(Builder& builder, const Metrics& metrics) {
 Metrics from_fb(const MetricEntries* entries) {
   Metrics metrics;
   if (entries == nullptr) return metrics;
-  for (const fb::Metric* entry : *entries) metrics[entry->name()->str()] = entry->value();
+  for (const fb::Metric* entry : *entries) {
+    metrics[read_text(entry->name(), "a metric name")] = entry->value();
+  }
   return metrics;
 }
 
@@ -110,7 +109,7 @@ Table<fb::Register> to_fb(Builder& b, const RegisterBody& m) {
   return fb::CreateRegister(b, m.max_rank, b.CreateString(m.model_id), m.num_examples);
 }
 RegisterBody from_fb(const fb::Register& m) {
-  return RegisterBody{m.max_rank(), str(m.model_id()), m.num_examples()};
+  return RegisterBody{m.max_rank(), read_text(m.model_id(), "the model id"), m.num_examples()};
 }
 
 Table<fb::FitIns> to_fb(Builder& b, const FitInsBody& m) {
@@ -159,14 +158,14 @@ Table<fb::Shutdown> to_fb(Builder& b, const ShutdownBody& m) {
   return fb::CreateShutdown(b, b.CreateString(m.reason));
 }
 ShutdownBody from_fb(const fb::Shutdown& m) {
-  return ShutdownBody{str(m.reason())};
+  return ShutdownBody{read_text(m.reason(), "a shutdown reason")};
 }
 
 Table<fb::Error> to_fb(Builder& b, const ErrorBody& m) {
   return fb::CreateError(b, static_cast<fb::ErrorCode>(m.code), b.CreateString(m.text));
 }
 ErrorBody from_fb(const fb::Error& m) {
-  return ErrorBody{static_cast<ErrorCode>(m.code()), str(m.text())};
+  return ErrorBody{static_cast<ErrorCode>(m.code()), read_text(m.text(), "an error text")};
 }
 
 // The table type an Offset points to.

@@ -9,6 +9,7 @@
 #include "lorafed/version.hpp"
 #include "lorafed_generated.h"
 #include "src/wire/bodies.hpp"
+#include "src/wire/text.hpp"
 
 namespace lorafed::wire {
 namespace fb = lorafed::fb;
@@ -17,10 +18,6 @@ namespace {
 
 [[noreturn]] void malformed(const std::string& what) {
   throw DecodeError(ErrorCode::kMalformed, what);
-}
-
-std::string str(const flatbuffers::String* text) {
-  return text ? text->str() : std::string();
 }
 
 // Frame 0 checked and read in place; `aligned_copy` holds it when the frame
@@ -69,7 +66,7 @@ std::size_t element_size(WireDtype dtype) {
 TensorLocation check_entry(const Message& message, const fb::TensorEntry& entry,
                            const DecodeLimits& limits, std::uint64_t& total_bytes) {
   TensorLocation location;
-  location.name = entry.name()->str();
+  location.name = read_text(entry.name(), "a tensor name");
   const std::string where = "tensor '" + location.name + "'";
   if (entry.dtype() < fb::DType::Float32 || entry.dtype() > fb::DType::BFloat16) {
     malformed(where + " has an unknown dtype");
@@ -129,7 +126,8 @@ Header decode_header(const Message& message, const DecodeLimits& limits) {
   if (type < static_cast<int>(fb::Body::Register) || type > static_cast<int>(fb::Body::Error)) {
     malformed("unknown message body type");
   }
-  Header header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
+  Header header{envelope.round(), read_text(envelope.sender(), "the sender"),
+                read_text(envelope.recipient(), "the recipient"),
                 static_cast<BodyKind>(type - static_cast<int>(fb::Body::Register))};
   // A relay judges an Error by its code (a client may not report another lost).
   if (const auto* error = envelope.body_as_Error()) {
@@ -142,8 +140,8 @@ CheckedMessage check_message(const Message& message, const DecodeLimits& limits)
   std::vector<std::byte> aligned_copy;
   const fb::Envelope& envelope = verified_envelope(message, limits, aligned_copy);
   CheckedMessage checked;
-  checked.header = Header{envelope.round(), str(envelope.sender()), str(envelope.recipient()),
-                          BodyKind::kHeartbeat};
+  checked.header = Header{envelope.round(), read_text(envelope.sender(), "the sender"),
+                          read_text(envelope.recipient(), "the recipient"), BodyKind::kHeartbeat};
   checked.body = read_body(envelope);
   checked.header.kind = kind_of(checked.body);
   if (const auto* entries = envelope.tensors()) {
