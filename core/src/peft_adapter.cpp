@@ -66,7 +66,7 @@ double PeftExporter::relative_truncation_error(std::int64_t rank) const {
 }
 
 void PeftExporter::write(const fs::path& directory, std::int64_t rank, double alpha,
-                         const std::string& base_model) const {
+                         const PeftBase& base) const {
   if (rank < 1) throw Error("PEFT export: rank must be at least 1");
   NamedTensors tensors;
   std::set<std::string> modules;
@@ -82,8 +82,8 @@ void PeftExporter::write(const fs::path& directory, std::int64_t rank, double al
   }
   const nlohmann::json config = {
       {"peft_type", "LORA"},
-      {"task_type", nullptr},
-      {"base_model_name_or_path", base_model},
+      {"task_type", base.task_type.empty() ? nlohmann::json() : nlohmann::json(base.task_type)},
+      {"base_model_name_or_path", base.name_or_path},
       {"revision", nullptr},
       {"r", rank},
       // PEFT writes an integer alpha; keep it one where it is.
@@ -92,7 +92,7 @@ void PeftExporter::write(const fs::path& directory, std::int64_t rank, double al
       {"lora_dropout", 0.0},
       {"target_modules", std::vector<std::string>(modules.begin(), modules.end())},
       {"bias", "none"},
-      {"fan_in_fan_out", false},
+      {"fan_in_fan_out", base.fan_in_fan_out},
       {"inference_mode", true},
       {"init_lora_weights", true},
       {"use_rslora", false},

@@ -21,6 +21,13 @@ struct PeftAdapter {
   nlohmann::json config;
 };
 
+// What an adapter's adapter_config.json says about the model it applies to.
+struct PeftBase {
+  std::string name_or_path;     // base_model_name_or_path: a model folder or an id
+  std::string task_type;        // PEFT's task_type ("CAUSAL_LM"); empty: null
+  bool fan_in_fan_out = false;  // the targets' weights are in × out (transformers' Conv1D)
+};
+
 // Writes a global change (out × in per layer) as PEFT adapters at one or
 // more ranks. Each layer's SVD is computed once, here, and every export
 // truncates it.
@@ -40,9 +47,16 @@ class PeftExporter {
   // U_r Σ_r V_rᵀ, split as (lora_alpha / r)·B·A (docs/algorithms.md
   // §Balanced split). A layer whose change has lower rank than `rank` gets
   // zero rows and columns, so every layer has the one r PEFT's config
-  // names. Written atomically, file by file.
+  // names. lora_A is r × in and lora_B out × r whatever `base` says of
+  // fan_in_fan_out (PEFT transposes B·A itself for such a base). Written
+  // atomically, file by file.
   void write(const std::filesystem::path& directory, std::int64_t rank, double alpha,
-             const std::string& base_model) const;
+             const PeftBase& base) const;
+  // The same for a base known only by its id (no task type, out × in weights).
+  void write(const std::filesystem::path& directory, std::int64_t rank, double alpha,
+             const std::string& base_model) const {
+    write(directory, rank, alpha, PeftBase{base_model, {}, false});
+  }
 
  private:
   std::map<std::string, TruncatedSvd> svds_;  // by layer, at full rank

@@ -58,6 +58,15 @@ TEST_CASE("federated fine-tuning of a gpt base improves exact match on held-out 
   }
   CHECK(config["target_modules"].get<std::set<std::string>>() == modules);
   CHECK(modules.contains("transformer.h.1.mlp.c_proj"));
+  // It names the run's base, a GPT2LMHeadModel folder, by absolute path, as
+  // a causal LM whose projections are Conv1D.
+  CHECK(config["base_model_name_or_path"] ==
+        fs::absolute(out / "peft" / "base").lexically_normal().string());
+  CHECK(config["task_type"] == "CAUSAL_LM");
+  CHECK(config["fan_in_fan_out"] == true);
+  CHECK(fs::exists(out / "peft" / "base" / "config.json"));
+  CHECK(fs::exists(out / "peft" / "base" / "model.safetensors"));
+  CHECK(summary["peft_base"] == "peft/base");
   // Exported at the largest client rank, with what that leaves out recorded.
   CHECK(config["r"] == 8);
   const json& global = summary["peft"][0];

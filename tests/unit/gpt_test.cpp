@@ -16,7 +16,9 @@
 #include "instruction_data.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/safetensors.hpp"
+#include "src/metrics_writer.hpp"
 #include "src/plugin_registry.hpp"
+#include "src/server/run_recorder.hpp"
 
 using namespace lorafed;
 using namespace lorafed::gpt;
@@ -406,4 +408,125 @@ TEST_CASE("the gpt backend loads a checkpoint, names PEFT modules and trains the
                     Catch::Contains("names no module: 'q_proj'"));
   CHECK_THROWS_WITH(make("tasks = [\"add\", \"divide\"]", ModelContext::Role::kServer),
                     Catch::Contains("unknown task 'divide'"));
+}
+
+namespace {
+
+// A gpt backend that pretrains a 2-block, 8-wide base for two steps and
+// caches it in `cache`.
+std::shared_ptr<ModelBackend> tiny_pretrained_gpt(const fs::path& cache, ModelContext::Role role) {
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto plugin = registry.model("gpt");
+  const auto config = ConfigTable::parse_string(
+      "n_layer = 2\nn_embd = 8\nn_head = 2\ncontext = 96\npretrain_steps = 2\n"
+      "pretrain_batch_size = 2\ntrain_per_task = 5\ntest_per_task = 2\ncache_dir = \"" +
+          cache.string() + "\"\n",
+      "test.toml");
+  return keep_library_alive(
+      plugin.factory->create(
+          config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7}),
+      plugin.factory);
+}
+
+}  // namespace
+
+TEST_CASE("the gpt backend writes its base, never a merged one, as a GPT2LMHeadModel folder",
+          "[gpt][peft]") {
+  const fs::path cache = fresh_directory("hf-cache");
+  const fs::path out = fresh_directory("hf-base");
+  auto client = tiny_pretrained_gpt(cache, ModelContext::Role::kClient);
+  // The base as pretrained: the one file in the cache.
+  std::vector<fs::path> cached;
+  for (const auto& entry : fs::directory_iterator(cache)) cached.push_back(entry.path());
+  REQUIRE(cached.size() == 1);
+  const SafetensorsFile pretrained = load_safetensors(cached.front());
+
+  // FLoRA's merge changes this instance's base; what it writes is the base.
+  client->merge_adapter(nonzero_adapter(client->spec(), 2));
+  const std::optional<HfBaseModel> written = client->write_hf_base(out / "base");
+  REQUIRE(written.has_value());
+  CHECK(written->task_type == "CAUSAL_LM");
+  CHECK(written->fan_in_fan_out);  // GPT-2's projections are Conv1D, weights in × out
+
+  // config.json as transformers' GPT2Config reads it.
+  std::ifstream config_file(out / "base" / "config.json");
+  const nlohmann::json config = nlohmann::json::parse(config_file);
+  CHECK(config["architectures"] == nlohmann::json::array({"GPT2LMHeadModel"}));
+  CHECK(config["model_type"] == "gpt2");
+  CHECK(config["vocab_size"] == 257);
+  CHECK(config["n_positions"] == 96);
+  CHECK(config["n_ctx"] == 96);
+  CHECK(config["n_embd"] == 8);
+  CHECK(config["n_layer"] == 2);
+  CHECK(config["n_head"] == 2);
+  CHECK(config["n_inner"].is_null());  // 4 · n_embd
+  CHECK(config["activation_function"] == "gelu_new");
+  CHECK(config["layer_norm_epsilon"].get<double>() == 1e-5);
+  CHECK(config["tie_word_embeddings"] == true);
+  CHECK(config["bos_token_id"] == kEndOfText);
+  CHECK(config["eos_token_id"] == kEndOfText);
+  CHECK(config["scale_attn_weights"] == true);
+
+  // model.safetensors: GPT2LMHeadModel's names and shapes as save_pretrained
+  // writes them (the tied lm_head.weight is not stored), written out here.
+  std::map<std::string, std::vector<std::int64_t>> expected = {{"transformer.wte.weight", {257, 8}},
+                                                               {"transformer.wpe.weight", {96, 8}},
+                                                               {"transformer.ln_f.weight", {8}},
+                                                               {"transformer.ln_f.bias", {8}}};
+  for (int block = 0; block < 2; ++block) {
+    for (const auto& [suffix, shape] : gpt2_block(8))
+      expected["transformer.h." + std::to_string(block) + "." + suffix] = shape;
+  }
+  const SafetensorsFile file = load_safetensors(out / "base" / "model.safetensors");
+  CHECK(file.metadata.at("format") == "pt");
+  REQUIRE(file.tensors.size() == expected.size());
+  for (const auto& [name, shape] : expected) {
+    INFO(name);
+    REQUIRE(file.tensors.contains(name));
+    CHECK(file.tensors.at(name).sizes().vec() == shape);
+    CHECK(file.tensors.at(name).scalar_type() == at::kFloat);
+    CHECK(at::equal(file.tensors.at(name), pretrained.tensors.at(name)));
+  }
+}
+
+TEST_CASE("a run's gpt adapters point at its base folder by absolute path, as a causal LM",
+          "[gpt][peft]") {
+  const fs::path cache = fresh_directory("hf-run-cache");
+  const fs::path run = fresh_directory("hf-run");
+  auto server = tiny_pretrained_gpt(cache, ModelContext::Role::kServer);
+  const ModelSpec spec = server->spec();
+  FederationConfig federation;
+  federation.alpha = 16;
+  federation.ranks = {2, 4};
+  NamedTensors delta;
+  at::manual_seed(3);
+  for (const TargetLayer& layer : spec.targets)
+    delta[layer.name] = at::randn({layer.out_features, layer.in_features}) * 0.1;
+  MetricsWriter metrics(run);
+  RunRecorder recorder(federation, spec, metrics);
+  const nlohmann::json written = recorder.export_adapters(delta, *server);
+
+  CHECK(written["peft_base"] == "peft/base");
+  CHECK(written["peft"].size() == 3);  // global, rank-2, rank-4
+  CHECK(fs::exists(run / "peft" / "base" / "config.json"));
+  CHECK(fs::exists(run / "peft" / "base" / "model.safetensors"));
+  const fs::path base = fs::absolute(run / "peft" / "base").lexically_normal();
+  for (const char* folder : {"global", "rank-2", "rank-4"}) {
+    INFO(folder);
+    std::ifstream config_file(run / "peft" / folder / "adapter_config.json");
+    const nlohmann::json config = nlohmann::json::parse(config_file);
+    CHECK(config["base_model_name_or_path"] == base.string());
+    CHECK(fs::path(config["base_model_name_or_path"].get<std::string>()).is_absolute());
+    CHECK(config["task_type"] == "CAUSAL_LM");
+    CHECK(config["fan_in_fan_out"] == true);
+    // PEFT's shapes for Conv1D targets all the same: A is r × in, B out × r.
+    const SafetensorsFile adapter =
+        load_safetensors(run / "peft" / folder / "adapter_model.safetensors");
+    const std::int64_t r = config["r"].get<std::int64_t>();
+    const std::string c_fc = "base_model.model.transformer.h.0.mlp.c_fc";
+    CHECK(adapter.tensors.at(c_fc + ".lora_A.weight").sizes().vec() ==
+          std::vector<std::int64_t>{r, 8});
+    CHECK(adapter.tensors.at(c_fc + ".lora_B.weight").sizes().vec() ==
+          std::vector<std::int64_t>{32, r});
+  }
 }

@@ -7,7 +7,10 @@
 #include <fstream>
 
 #include "lorafed/safetensors.hpp"
+#include "src/metrics_writer.hpp"
 #include "src/peft_adapter.hpp"
+#include "src/plugin_registry.hpp"
+#include "src/server/run_recorder.hpp"
 
 using namespace lorafed;
 namespace fs = std::filesystem;
@@ -67,6 +70,7 @@ TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the
   // Exactly the modules that carry adapters, by full path.
   CHECK(config["target_modules"] == nlohmann::json({"encoder.fc1", "head"}));
   CHECK(config["base_model_name_or_path"] == "test-model");
+  CHECK(config["task_type"].is_null());
   CHECK(config["bias"] == "none");
   CHECK(config["fan_in_fan_out"] == false);
 
@@ -127,4 +131,54 @@ TEST_CASE("a directory that is not a PEFT adapter is refused", "[peft]") {
   std::ofstream(directory / "adapter_config.json") << R"({"peft_type": "PREFIX_TUNING"})";
   CHECK_THROWS_WITH(load_peft_adapter(directory),
                     Catch::Matchers::Contains("not a PEFT LoRA config"));
+}
+
+TEST_CASE("a PEFT export says the base's task type and fan_in_fan_out, factors as PEFT's",
+          "[peft]") {
+  const NamedTensors delta = rank_three_delta();
+  const fs::path directory = fresh_directory("described");
+  PeftExporter(delta).write(directory, 3, 16.0, PeftBase{"/models/base", "CAUSAL_LM", true});
+  std::ifstream config_file(directory / "adapter_config.json");
+  const nlohmann::json config = nlohmann::json::parse(config_file);
+  CHECK(config["base_model_name_or_path"] == "/models/base");
+  CHECK(config["task_type"] == "CAUSAL_LM");
+  CHECK(config["fan_in_fan_out"] == true);
+  // PEFT keeps lora_A r × in and lora_B out × r for such a base too, and
+  // transposes B·A itself when it merges.
+  const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
+  CHECK(file.tensors.at("base_model.model.encoder.fc1.lora_A.weight").sizes().vec() ==
+        std::vector<std::int64_t>{3, 5});
+  CHECK(file.tensors.at("base_model.model.encoder.fc1.lora_B.weight").sizes().vec() ==
+        std::vector<std::int64_t>{6, 3});
+  CHECK(at::allclose(product(file, "encoder.fc1", 16.0 / 3), delta.at("encoder.fc1"), 1e-4, 1e-4));
+}
+
+TEST_CASE("a run's adapters of a model without a Hugging Face architecture name it by its id",
+          "[peft]") {
+  const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto plugin = registry.model("linear");
+  auto model = keep_library_alive(
+      plugin.factory->create(ConfigTable(), ModelContext{ModelContext::Role::kServer, -1, 2, 1}),
+      plugin.factory);
+  const ModelSpec spec = model->spec();
+  const fs::path run = fresh_directory("run-linear");
+  fs::create_directories(run);
+  FederationConfig federation;
+  federation.ranks = {2, 2};
+  NamedTensors delta;
+  at::manual_seed(4);
+  for (const TargetLayer& layer : spec.targets)
+    delta[layer.name] = at::randn({layer.out_features, layer.in_features});
+  MetricsWriter metrics(run);
+  RunRecorder recorder(federation, spec, metrics);
+  const nlohmann::json written = recorder.export_adapters(delta, *model);
+
+  CHECK_FALSE(written.contains("peft_base"));
+  CHECK(written["peft"].size() == 1);
+  CHECK_FALSE(fs::exists(run / "peft" / "base"));  // the default writes nothing
+  std::ifstream config_file(run / "peft" / "global" / "adapter_config.json");
+  const nlohmann::json config = nlohmann::json::parse(config_file);
+  CHECK(config["base_model_name_or_path"] == spec.model_id);
+  CHECK(config["task_type"].is_null());
+  CHECK(config["fan_in_fan_out"] == false);
 }

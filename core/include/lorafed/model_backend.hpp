@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lorafed/adapter.hpp"
@@ -39,6 +41,13 @@ struct TrainReport {
   // Floating-point operations the training took (forward and backward
   // passes, counted analytically); 0 when the backend does not count them.
   double flops = 0.0;
+};
+
+// A base model written as a Hugging Face model folder (write_hf_base), and
+// what a PEFT adapter of it must say in adapter_config.json.
+struct HfBaseModel {
+  std::string task_type;        // PEFT's task_type, e.g. "CAUSAL_LM"; empty: none (null)
+  bool fan_in_fan_out = false;  // target weights are stored in × out (transformers' Conv1D)
 };
 
 struct EvalReport {
@@ -81,6 +90,14 @@ class LORAFED_API ModelBackend {
   // Overwrites the named local parameters (a subset is fine, e.g. the shared
   // parameters of the spec). The default throws: the model shares nothing.
   virtual void load_local_parameters(const NamedTensors& parameters);
+
+  // Writes the frozen base model — as created, never one changed by
+  // merge_adapter or by training kLocal — into `directory` as a folder that
+  // transformers' from_pretrained loads (config.json naming the architecture,
+  // model.safetensors), so an exported PEFT adapter can point at it
+  // (docs/outputs.md §PEFT export). The default writes nothing and returns
+  // nullopt: the model has no Hugging Face architecture.
+  virtual std::optional<HfBaseModel> write_hf_base(const std::filesystem::path& directory) const;
 };
 
 }  // namespace lorafed

@@ -36,6 +36,10 @@ void ModelBackend::load_local_parameters(const NamedTensors& parameters) {
               parameters.begin()->first + "'); use a model that lists shared_parameters");
 }
 
+std::optional<HfBaseModel> ModelBackend::write_hf_base(const std::filesystem::path&) const {
+  return std::nullopt;
+}
+
 std::vector<EvaluateInstruction> Strategy::configure_evaluate(int, std::span<const ClientInfo>) {
   return {};
 }

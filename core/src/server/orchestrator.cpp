@@ -210,7 +210,10 @@ nlohmann::json Orchestrator::run_rounds() {
   }
   summary.update(progress_.best.summary());
   summary.update(accounting_.summary());
-  if (!personalised) summary["peft"] = recorder_.export_adapters(strategy_->global_delta());
+  if (!personalised) {
+    // The server's own model: its base is the one the global change applies to.
+    summary.update(recorder_.export_adapters(strategy_->global_delta(), *evaluator_));
+  }
   recorder_.summary(summary);
   if (status_ != nullptr) status_->set_state("finished");
   return summary;

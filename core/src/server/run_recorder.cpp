@@ -46,10 +46,33 @@ void RunRecorder::checkpoint(int round, const NamedTensors& state, const RunProg
       metrics_.output_dir() / "checkpoint");
 }
 
-nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta) {
+nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta,
+                                            const ModelBackend& model) {
   nlohmann::json written = nlohmann::json::array();
-  if (global_delta.empty()) return written;
+  nlohmann::json result = {{"peft", written}};
+  if (global_delta.empty()) return result;
   const PeftExporter exporter(global_delta);  // one SVD per layer for all the exports
+  // The base first, so the adapters can name it: by its absolute path, which
+  // loads from any working directory (AutoPeftModelForCausalLM resolves a
+  // relative one against the current directory). A model without a Hugging
+  // Face architecture is named by its id, as clients registered with it.
+  PeftBase base{spec_.model_id, {}, false};
+  const std::filesystem::path base_folder = std::filesystem::path("peft") / "base";
+  const std::filesystem::path base_directory = metrics_.output_dir() / base_folder;
+  try {
+    if (const auto hf_base = model.write_hf_base(base_directory)) {
+      base.name_or_path = std::filesystem::absolute(base_directory).lexically_normal().string();
+      base.task_type = hf_base->task_type;
+      base.fan_in_fan_out = hf_base->fan_in_fan_out;
+      result["peft_base"] = base_folder.string();
+      spdlog::info("base model for the PEFT adapters: {}", base.name_or_path);
+    }
+  } catch (const std::exception& error) {
+    // The adapters stand without it, naming the model by its id.
+    spdlog::warn("could not write the base model {}: {}", base_directory.string(), error.what());
+    std::error_code ignored;
+    std::filesystem::remove_all(base_directory, ignored);
+  }
   // The global model at [export] rank (default: the largest client rank),
   // then, when ranks differ, each client rank's truncation.
   const std::set<std::int64_t> ranks(config_.ranks.begin(), config_.ranks.end());
@@ -62,7 +85,7 @@ nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta) {
   for (const auto& [name, rank] : exports) {
     const std::filesystem::path folder = std::filesystem::path("peft") / name;
     try {
-      exporter.write(metrics_.output_dir() / folder, rank, config_.alpha, spec_.model_id);
+      exporter.write(metrics_.output_dir() / folder, rank, config_.alpha, base);
       const double error = exporter.relative_truncation_error(rank);
       written.push_back(nlohmann::json{
           {"folder", folder.string()}, {"rank", rank}, {"relative_truncation_error", error}});
@@ -74,7 +97,8 @@ nlohmann::json RunRecorder::export_adapters(const NamedTensors& global_delta) {
                    (metrics_.output_dir() / folder).string(), error.what());
     }
   }
-  return written;
+  result["peft"] = written;
+  return result;
 }
 
 }  // namespace lorafed

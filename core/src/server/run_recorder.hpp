@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "lorafed/model_backend.hpp"
 #include "lorafed/model_spec.hpp"
 #include "lorafed/strategy.hpp"
 #include "src/federation_config.hpp"
@@ -32,8 +33,12 @@ class RunRecorder {
   // <out>/checkpoint after `round`, when checkpoints are on.
   void checkpoint(int round, const NamedTensors& state, const RunProgress& progress);
   // Writes <out>/peft/global (and peft/rank-<r> for each client rank when
-  // ranks differ) as PEFT adapters of `global_delta`; returns the folders.
-  nlohmann::json export_adapters(const NamedTensors& global_delta);
+  // ranks differ) as PEFT adapters of `global_delta`, and <out>/peft/base,
+  // `model`'s frozen base as a Hugging Face model folder, when the model has
+  // one (ModelBackend::write_hf_base); the adapters point at it. Returns
+  // summary.json's "peft" (the adapter folders) and, when written,
+  // "peft_base".
+  nlohmann::json export_adapters(const NamedTensors& global_delta, const ModelBackend& model);
   void summary(const nlohmann::json& summary) { metrics_.write_summary(summary); }
 
  private:

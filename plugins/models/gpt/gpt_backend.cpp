@@ -65,6 +65,15 @@ class GptBackend final : public ModelBackend {
     return evaluate_answers(network_, data_.test_problems, data_.test, eval_batch_size_);
   }
 
+  // GPT2LMHeadModel: a causal language model whose projections are Conv1D
+  // (weights in × out), so PEFT's fan_in_fan_out. base_ is the base as loaded
+  // or pretrained: merge_adapter and kLocal training change this instance's
+  // own copy (network_), never it.
+  std::optional<HfBaseModel> write_hf_base(const std::filesystem::path& directory) const override {
+    write_hf_model(directory, base_->shape, base_->weights, kEndOfText);
+    return HfBaseModel{"CAUSAL_LM", true};
+  }
+
  private:
   std::shared_ptr<const BaseModel> base_;  // shared by every instance in the process
   LoraGpt network_;

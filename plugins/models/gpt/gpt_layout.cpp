@@ -193,4 +193,46 @@ void write_checkpoint(const std::filesystem::path& file, const GptShape& shape,
   save_safetensors(file, tensors, metadata);
 }
 
+nlohmann::json hf_config(const GptShape& shape, std::int64_t end_of_text) {
+  return {
+      {"architectures", {"GPT2LMHeadModel"}},
+      {"model_type", "gpt2"},
+      {"vocab_size", shape.vocab_size},
+      {"n_positions", shape.context},
+      {"n_ctx", shape.context},
+      {"n_embd", shape.n_embd},
+      {"n_layer", shape.n_layer},
+      {"n_head", shape.n_head},
+      {"n_inner", nullptr},  // 4 · n_embd
+      {"activation_function", "gelu_new"},
+      {"layer_norm_epsilon", shape.layer_norm_epsilon},
+      {"resid_pdrop", 0.0},
+      {"embd_pdrop", 0.0},
+      {"attn_pdrop", 0.0},
+      {"initializer_range", 0.02},
+      {"scale_attn_weights", true},
+      {"scale_attn_by_inverse_layer_idx", false},
+      {"reorder_and_upcast_attn", false},
+      {"tie_word_embeddings", true},
+      {"use_cache", true},
+      {"bos_token_id", end_of_text},
+      {"eos_token_id", end_of_text},
+      {"torch_dtype", "float32"},
+  };
+}
+
+void write_hf_model(const std::filesystem::path& directory, const GptShape& shape,
+                    const NamedTensors& tensors, std::int64_t end_of_text) {
+  std::filesystem::create_directories(directory);
+  write_checkpoint(directory / "model.safetensors", shape, tensors);
+  const std::filesystem::path config = directory / "config.json";
+  const std::filesystem::path partial = directory / "config.json.partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << hf_config(shape, end_of_text).dump(2) << "\n";
+    if (!out.flush()) throw Error("gpt model: cannot write " + partial.string());
+  }
+  std::filesystem::rename(partial, config);
+}
+
 }  // namespace lorafed::gpt

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lorafed/named_tensors.hpp"
 
 namespace lorafed::gpt {
@@ -61,5 +63,17 @@ Checkpoint read_checkpoint(const std::filesystem::path& file, const GptShape& fa
 void write_checkpoint(const std::filesystem::path& file, const GptShape& shape,
                       const NamedTensors& tensors,
                       std::map<std::string, std::string> metadata = {});
+
+// The config.json of a GPT2LMHeadModel of this shape as transformers'
+// GPT2Config reads it: architectures ["GPT2LMHeadModel"], model_type
+// "gpt2", the sizes, GELU (tanh) as "gelu_new", a tied head, no dropout
+// (this backend trains without), and <|endoftext|> as bos and eos.
+nlohmann::json hf_config(const GptShape& shape, std::int64_t end_of_text);
+
+// A folder from_pretrained loads as GPT2LMHeadModel: config.json
+// (hf_config) and model.safetensors (write_checkpoint). Each file is written
+// atomically; the folder is created if needed.
+void write_hf_model(const std::filesystem::path& directory, const GptShape& shape,
+                    const NamedTensors& tensors, std::int64_t end_of_text);
 
 }  // namespace lorafed::gpt
