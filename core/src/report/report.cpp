@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "lorafed/error.hpp"
 #include "src/report/gnuplot.hpp"
@@ -61,6 +63,30 @@ int last_evaluated_round(const RunData& run) {
   return last;
 }
 
+// a < b, comparing runs of digits as numbers: "client-2" < "client-10".
+bool natural_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool digit_a = std::isdigit(static_cast<unsigned char>(a[i])) != 0;
+    const bool digit_b = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
+    if (digit_a && digit_b) {
+      std::size_t end_a = i, end_b = j;
+      while (end_a < a.size() && std::isdigit(static_cast<unsigned char>(a[end_a])) != 0) ++end_a;
+      while (end_b < b.size() && std::isdigit(static_cast<unsigned char>(b[end_b])) != 0) ++end_b;
+      const std::string number_a = a.substr(i, end_a - i), number_b = b.substr(j, end_b - j);
+      if (number_a.size() != number_b.size()) return number_a.size() < number_b.size();
+      if (number_a != number_b) return number_a < number_b;
+      i = end_a;
+      j = end_b;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
 std::map<std::string, std::int64_t> client_ranks(const RunData& run) {
   std::map<std::string, std::int64_t> ranks;
   for (const nlohmann::json& line : run.clients) {
@@ -80,14 +106,18 @@ struct FedHlFigures {
 
 FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::string& setting) {
   const std::string title = setting + ", seed " + std::to_string(run.seed);
-  FedHlFigures figures{
-      Figure("fedhl_truncation_" + std::to_string(index),
-             "FedHL truncation error per client: " + title, "round",
-             "truncation error ||W - W_r||_F / ||W||_F"),
-      Figure("fedhl_weights_" + std::to_string(index),
-             "FedHL aggregation weight per client: " + title, "round", "weight p_i"),
-      {},
-      {}};
+  FedHlFigures figures{Figure("fedhl_truncation_" + std::to_string(index),
+                              "FedHL truncation error per client: " + title, "round",
+                              "truncation error ||W - W_r||_F^2", "the clients of the rank"),
+                       Figure("fedhl_weights_" + std::to_string(index),
+                              "FedHL aggregation weight per client: " + title, "round",
+                              "weight p_i", "the clients of the rank"),
+                       {},
+                       {}};
+  for (Figure* figure : {&figures.truncation, &figures.weights}) {
+    figure->integer_x = true;
+    figure->y_scale = Figure::Scale::automatic;  // weights of 0.003 and 0.95 in one figure
+  }
   const auto ranks = client_ranks(run);
   const bool by_client = ranks.size() <= kMaxClientSeries;
   auto series = [&](const std::string& client) {
@@ -97,7 +127,13 @@ FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::str
   };
   for (const nlohmann::json& round : run.rounds) {
     const double x = round.value("round", 0);
-    for (const auto& [key, value] : round.items()) {
+    // In the clients' order (client-2 before client-10), so the key lists them so.
+    std::vector<std::pair<std::string, const nlohmann::json*>> items;
+    for (const auto& [key, value] : round.items()) items.emplace_back(key, &value);
+    std::stable_sort(items.begin(), items.end(),
+                     [](const auto& a, const auto& b) { return natural_less(a.first, b.first); });
+    for (const auto& [key, value_pointer] : items) {
+      const nlohmann::json& value = *value_pointer;
       if (!value.is_number()) continue;
       for (const auto& [prefix, figure, by_rank] :
            {std::tuple{std::string("strategy_truncation_error/"), &figures.truncation,
@@ -178,13 +214,13 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
 
   Figure metric_figure("metric", "global " + metric + " per round", "round", metric_label(metric));
   Figure loss("loss", "global loss per round", "round", "loss");
+  metric_figure.integer_x = loss.integer_x = true;
   Figure by_rank("client_metric_by_rank",
                  "each client's " + metric + " at its own rank after the last round", "rank",
-                 metric_label(metric));
+                 metric_label(metric), "the clients of the rank and the seeds");
   by_rank.log_x = true;
-  Figure bytes("bytes", "bytes moved per round by training (down + up, all clients)", "round",
-               "MB");
-  bytes.log_y = true;
+  // Each setting's bytes per round, per run; drawn in kB or MB once all are known.
+  std::vector<std::tuple<std::string, int, double>> moved_bytes;
   std::vector<FedHlFigures> fedhl;
   std::vector<std::string> fedhl_settings;
 
@@ -212,7 +248,7 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
                       shown_value(metric, line[metric].get<double>()));
         }
       }
-      for (const auto& [round, total] : moved) bytes.add(label, round, total / 1e6);
+      for (const auto& [round, total] : moved) moved_bytes.emplace_back(label, round, total);
     }
     // FedHL's figures for the setting's first run (one seed shows the pattern).
     const RunData* first = members.front();
@@ -220,6 +256,18 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
       fedhl.push_back(fedhl_figures(*first, fedhl.size() + 1, label));
       fedhl_settings.push_back(label);
     }
+  }
+
+  double most_bytes = 0;
+  for (const auto& [label, round, total] : moved_bytes) most_bytes = std::max(most_bytes, total);
+  const bool megabytes = most_bytes >= 1e6;
+  Figure bytes("bytes", "bytes moved per round by training (down + up, all clients)", "round",
+               megabytes ? "MB" : "kB");
+  bytes.integer_x = true;
+  // Linear from zero unless one series moves more than 20 times another's bytes.
+  bytes.y_scale = Figure::Scale::automatic;
+  for (const auto& [label, round, total] : moved_bytes) {
+    bytes.add(label, round, total / (megabytes ? 1e6 : 1e3));
   }
 
   std::vector<Figure> figures;
@@ -231,9 +279,16 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
     if (!entry.weights.empty()) figures.push_back(entry.weights);
   }
   draw_figures(options.output_dir, figures);
-  auto drawn = [&](const std::string& stem) {
-    return std::any_of(figures.begin(), figures.end(),
-                       [&](const Figure& figure) { return figure.stem() == stem; });
+  auto drawn = [&](const std::string& stem) -> const Figure* {
+    const auto found = std::find_if(figures.begin(), figures.end(),
+                                    [&](const Figure& figure) { return figure.stem() == stem; });
+    return found == figures.end() ? nullptr : &*found;
+  };
+  // What the figure's caption says (band, overlapping series, log scale), as a sentence.
+  auto notes = [](const Figure& figure, const std::string& which = "the figure") {
+    std::string text;
+    for (const std::string& line : figure.caption()) text += (text.empty() ? "" : "; ") + line;
+    return text.empty() ? text : "In " + which + ": " + text + ".";
   };
 
   // report.md
@@ -241,8 +296,10 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
   const std::string table = setting_summary_table(settings, metric, ranking);
   std::string md = "# lorafed report\n\n";
   md += fmt::format("{} runs in {} settings", runs.size(), settings.size());
-  md +=
-      runs.size() > settings.size() ? " (each setting's figures are the mean over its seeds)" : "";
+  md += runs.size() > settings.size()
+            ? " (in the figures, a setting's line is the mean over its seeds and the shaded "
+              "band spans the lowest to the highest seed)"
+            : "";
   md +=
       ". Written by `lorafed report`; `gnuplot report.gp` redraws the figures from the "
       ".dat files.\n\n## Which setting wins\n\n";
@@ -258,8 +315,11 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
         format_spread(metric, ranking[1].second),
         noise > 0 && gap < noise ? "; the gap is within one standard deviation over seeds" : "");
   }
-  auto section = [&](const std::string& stem, const std::string& heading, const std::string& text) {
-    if (!drawn(stem)) return;
+  auto section = [&](const std::string& stem, const std::string& heading, std::string text) {
+    const Figure* figure = drawn(stem);
+    if (figure == nullptr) return;
+    const std::string note = notes(*figure);
+    text += (text.empty() || note.empty() ? "" : " ") + note;
     md += "## " + heading + "\n\n" + text + (text.empty() ? "" : "\n\n") + "![" + heading + "](" +
           stem + ".png)\n\n";
   };
@@ -276,7 +336,8 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
           "over the round's clients.");
   for (std::size_t i = 0; i < fedhl.size(); ++i) {
     const std::string index = std::to_string(i + 1);
-    if (!drawn("fedhl_weights_" + index)) continue;
+    const Figure* weights = drawn("fedhl_weights_" + index);
+    if (weights == nullptr) continue;
     std::string text =
         "FedHL weighs client i by p_i ∝ 1 / (r̂_i² + ε), r̂_i its truncation error "
         "(docs/algorithms.md §FedHL). Mean over rounds, by rank:";
@@ -286,6 +347,14 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
       text += fmt::format(" rank {}: error {:.3g}, weight {:.3g};", rank, error.mean, weight.mean);
     }
     text.back() = '.';
+    for (const auto& [stem, which] :
+         {std::pair{"fedhl_truncation_", "the truncation errors' figure"},
+          std::pair{"fedhl_weights_", "the weights' figure"}}) {
+      const Figure* figure = drawn(stem + index);
+      if (const std::string note = figure ? notes(*figure, which) : ""; !note.empty()) {
+        text += " " + note;
+      }
+    }
     md += "## FedHL: " + fedhl_settings[i] + "\n\n" + text + "\n\n";
     md += "![truncation errors](fedhl_truncation_" + index + ".png)\n\n";
     md += "![weights](fedhl_weights_" + index + ".png)\n\n";

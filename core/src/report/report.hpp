@@ -17,8 +17,9 @@ struct ReportOptions {
 // them, from runs read back by load_runs (docs/outputs.md §Reports): the
 // headline metric and the loss per round per setting, each client's metric
 // at its rank after the last round, bytes moved per round, and FedHL's
-// per-client truncation errors and weights. Settings with several seeds are
-// averaged. Returns report.md's path.
+// per-client truncation errors and weights. Where a setting has several
+// values at one x (seeds), its line is their mean and a band spans them.
+// Returns report.md's path.
 std::filesystem::path write_report(const std::vector<RunData>& runs, const ReportOptions& options);
 
 }  // namespace lorafed
