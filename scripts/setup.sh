@@ -3,7 +3,11 @@
 # Idempotent: a second run installs nothing. Run as root (or with sudo).
 # docs/dependencies.md says why each package is here.
 #
-#   scripts/setup.sh [fuzz]    fuzz: also Clang and libFuzzer (scripts/fuzz.sh)
+#   scripts/setup.sh [test] [fuzz]
+#     (nothing)  what building and running lorafed needs (scripts/quickstart.sh)
+#     test       also what only tests use: Debian's Python torch, with which
+#                tests/python checks the PEFT export (scripts/test.sh)
+#     fuzz       also Clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -17,7 +21,16 @@ packages=(
   gnuplot-nox fonts-liberation
   dataset-fashion-mnist
 )
-if [ "${1:-}" = fuzz ]; then packages+=(clang-14 libclang-rt-14-dev); fi
+for stage in "$@"; do
+  case "$stage" in
+    test) packages+=(python3-torch python3-numpy) ;;
+    fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *)
+      echo "setup: unknown stage '$stage' (test, fuzz)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for package in "${packages[@]}"; do
