@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "lorafed/adapter.hpp"
@@ -100,6 +102,13 @@ bool is_checkpoint(const fs::path& directory) {
   return fs::is_directory(directory) && fs::exists(directory / "checkpoint.json");
 }
 
+// A Hugging Face model folder (config.json and model.safetensors), such as
+// the base a run writes beside its adapters (peft/base).
+bool is_hf_model(const fs::path& path) {
+  return fs::is_directory(path) && !fs::exists(path / "adapter_config.json") &&
+         fs::exists(path / "config.json") && fs::exists(path / "model.safetensors");
+}
+
 bool is_peft(const fs::path& path) {
   if (fs::is_directory(path)) return true;
   return fs::exists(path.parent_path() / "adapter_config.json") &&
@@ -171,6 +180,26 @@ int inspect(const std::string& path_text, std::ostream& out) {
     if (const auto found = checkpoint_alpha(checkpoint))
       alpha = KnownAlpha{*found, "checkpoint.json"};
     print_contents("strategy state", SafetensorsFile{checkpoint.state, {}}, alpha, out);
+    return 0;
+  }
+  if (is_hf_model(path)) {
+    const fs::path config_path = path / "config.json";
+    std::ifstream config_file(config_path);
+    nlohmann::json config;
+    try {
+      config = nlohmann::json::parse(config_file);
+    } catch (const nlohmann::json::exception& error) {
+      throw FormatError(config_path.string() + ": " + error.what());
+    }
+    std::string architectures;
+    for (const auto& name : config.value("architectures", nlohmann::json::array())) {
+      architectures += (architectures.empty() ? "" : ", ") + name.get<std::string>();
+    }
+    out << fmt::format("{}: Hugging Face model, {} (model_type {})\n", path_text,
+                       architectures.empty() ? "no architectures named" : architectures,
+                       config.value("model_type", std::string("unknown")));
+    print_contents((path / "model.safetensors").string(),
+                   load_safetensors(path / "model.safetensors"), std::nullopt, out);
     return 0;
   }
   if (is_peft(path)) {

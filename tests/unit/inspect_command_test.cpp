@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
@@ -174,4 +175,20 @@ TEST_CASE("inspect sizes its name column to the longest name", "[inspect]") {
   REQUIRE(tensors.size() == 3);
   // shape, dtype, norm, rank
   check_aligned(tensors, 1, 4);
+}
+
+TEST_CASE("inspect shows a Hugging Face model folder, as a run's peft/base", "[inspect]") {
+  const fs::path directory = fresh_directory("hf-model");
+  std::ofstream(directory / "config.json")
+      << R"({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"})";
+  save_safetensors(
+      directory / "model.safetensors",
+      {{"transformer.wte.weight", at::randn({7, 4})}, {"transformer.ln_f.bias", at::randn({4})}},
+      {{"format", "pt"}});
+  const std::vector<std::string> lines = lines_of(inspected(directory));
+  REQUIRE(lines.size() >= 5);
+  CHECK(lines[0] == directory.string() + ": Hugging Face model, GPT2LMHeadModel (model_type gpt2)");
+  CHECK(lines[1] == (directory / "model.safetensors").string() + ": 2 tensors");
+  CHECK(lines[2] == "  format = pt");
+  CHECK(inspected(directory).find("transformer.wte.weight") != std::string::npos);
 }
