@@ -316,9 +316,14 @@ std::string Figure::x_axis() const {
 
 std::string Figure::y_axis() const {
   // Lines along the top or bottom (a series at zero) stay off the frame: a
-  // margin of 4% of the axis, none on a log axis (it would add a decade).
-  if (log_y()) return "set logscale y\nset format y '%g'\nset offsets 0, 0, 0, 0\n";
-  return std::string(y_scale == Scale::automatic ? "set yrange [0:*]\n" : "") +
+  // margin of 4% of the axis beyond the data, not widened to the next tick
+  // (a loss axis went down to -0.05); none on a log axis (it would add a
+  // decade).
+  if (log_y()) {
+    return "set logscale y\nset format y '%g'\nset autoscale y\nset offsets 0, 0, 0, 0\n";
+  }
+  return std::string("set autoscale yfix\n") +
+         (y_scale == Scale::automatic ? "set yrange [0:*]\n" : "") +
          "set offsets 0, 0, graph 0.04, graph 0.04\n";
 }
 

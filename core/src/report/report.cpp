@@ -215,6 +215,7 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
   Figure metric_figure("metric", "global " + metric + " per round", "round", metric_label(metric));
   Figure loss("loss", "global loss per round", "round", "loss");
   metric_figure.integer_x = loss.integer_x = true;
+  loss.y_scale = Figure::Scale::automatic;  // log where it falls a thousandfold (linear task)
   Figure by_rank("client_metric_by_rank",
                  "each client's " + metric + " at its own rank after the last round", "rank",
                  metric_label(metric), "the clients of the rank and the seeds");
