@@ -13,7 +13,7 @@ TrainReport train_classifier(const Forward& forward, std::vector<at::Tensor> par
                              const data::Examples& examples, const TrainOptions& options,
                              std::uint64_t seed) {
   TrainReport report;
-  const std::int64_t n = examples.labels.size(0);
+  const std::int64_t n = examples.size();
   if (n == 0 || parameters.empty()) return report;
   for (at::Tensor& parameter : parameters) parameter.requires_grad_(true);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -44,11 +44,11 @@ TrainReport train_classifier(const Forward& forward, std::vector<at::Tensor> par
     const std::int64_t begin = position * batch;
     const std::int64_t end = std::min(begin + batch, n);
     const torch::Tensor index = torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
-    const torch::Tensor inputs = examples.inputs.index_select(0, index);
-    const torch::Tensor labels = examples.labels.index_select(0, index);
+    const data::Examples batch_examples = examples.batch(index);
 
     optimizer->zero_grad();
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(forward(inputs), labels);
+    const torch::Tensor loss =
+        torch::nn::functional::cross_entropy(forward(batch_examples.inputs), batch_examples.labels);
     loss.backward();
     if (options.max_grad_norm > 0)
       torch::nn::utils::clip_grad_norm_(parameters, options.max_grad_norm);
@@ -71,15 +71,16 @@ EvalReport evaluate_classifier(const Forward& forward, const data::Examples& exa
                                std::int64_t batch_size) {
   torch::NoGradGuard no_grad;
   EvalReport report;
-  const std::int64_t n = examples.labels.size(0);
+  const std::int64_t n = examples.size();
   report.num_examples = n;
   if (n == 0) return report;
   double loss_sum = 0;
   std::int64_t correct = 0;
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t end = std::min(begin + batch_size, n);
-    const torch::Tensor logits = forward(examples.inputs.slice(0, begin, end));
-    const torch::Tensor labels = examples.labels.slice(0, begin, end);
+    const data::Examples batch = examples.range(begin, end);
+    const torch::Tensor logits = forward(batch.inputs);
+    const torch::Tensor& labels = batch.labels;
     loss_sum +=
         torch::nn::functional::cross_entropy(
             logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))

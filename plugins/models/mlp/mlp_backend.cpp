@@ -29,9 +29,7 @@ class MlpBackend final : public ModelBackend {
   }
 
   ModelSpec spec() const override { return network_.spec(model_id_); }
-  std::int64_t num_train_examples() const override {
-    return data_.train.labels.defined() ? data_.train.labels.size(0) : 0;
-  }
+  std::int64_t num_train_examples() const override { return data_.train.size(); }
 
   void install_adapter(const Adapter& adapter) override { network_.install_adapter(adapter); }
   Adapter adapter() const override { return network_.adapter(); }
@@ -112,6 +110,9 @@ class MlpFactory final : public ModelFactory {
     data.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
     if (data.max_train_examples < 0)
       throw_config_error(config, "max_train_examples", "must not be negative");
+    data.min_examples = config.get<std::int64_t>("min_client_examples", data.min_examples);
+    if (data.min_examples < 1)
+      throw_config_error(config, "min_client_examples", "must be at least 1");
     data.eval_examples = config.get<std::int64_t>("eval_examples", 0);
     if (data.eval_examples < 0) throw_config_error(config, "eval_examples", "must not be negative");
     const std::int64_t eval_batch_size = config.get<std::int64_t>("eval_batch_size", 1000);

@@ -31,6 +31,16 @@ struct FashionMnist {
 LORAFED_API std::shared_ptr<const FashionMnist> load_fashion_mnist(
     const std::filesystem::path& dir = kFashionMnistDir);
 
+// Both splits as Examples of the features select_examples() makes, made once
+// per directory per process and shared (a client then holds its partition as
+// Examples::rows: 60,000 × 784 floats once, not once per client).
+struct FashionMnistFeatures {
+  Examples train;
+  Examples test;
+};
+LORAFED_API std::shared_ptr<const FashionMnistFeatures> fashion_mnist_features(
+    const std::filesystem::path& dir = kFashionMnistDir);
+
 // The images at `indices`, flattened to 784 features and normalised with
 // Fashion-MNIST's training mean and standard deviation, and their labels.
 LORAFED_API Examples select_examples(const LabeledImages& split,

@@ -32,6 +32,13 @@ LabeledImages load_split(const std::filesystem::path& dir, const std::string& pr
   return split;
 }
 
+// Flattened to 784 features, normalised with Fashion-MNIST's mean and
+// standard deviation over the training set.
+at::Tensor features_of(const at::Tensor& images) {
+  at::Tensor features = images.reshape({images.size(0), -1}).to(at::kFloat);
+  return features.div_(255.0).sub_(0.2860).div_(0.3530);  // in place: one copy at a time
+}
+
 }  // namespace
 
 std::shared_ptr<const FashionMnist> load_fashion_mnist(const std::filesystem::path& dir) {
@@ -46,14 +53,25 @@ std::shared_ptr<const FashionMnist> load_fashion_mnist(const std::filesystem::pa
   return dataset;
 }
 
+std::shared_ptr<const FashionMnistFeatures> fashion_mnist_features(
+    const std::filesystem::path& dir) {
+  static std::mutex mutex;
+  static std::map<std::filesystem::path, std::weak_ptr<const FashionMnistFeatures>> cache;
+  std::lock_guard lock(mutex);
+  if (auto cached = cache[dir].lock()) return cached;
+  const auto dataset = load_fashion_mnist(dir);
+  auto features = std::make_shared<FashionMnistFeatures>();
+  features->train = Examples{features_of(dataset->train.images), dataset->train.labels, {}};
+  features->test = Examples{features_of(dataset->test.images), dataset->test.labels, {}};
+  cache[dir] = features;
+  return features;
+}
+
 Examples select_examples(const LabeledImages& split, std::span<const std::int64_t> indices) {
   const at::Tensor index =
       at::tensor(std::vector<std::int64_t>(indices.begin(), indices.end()), at::kLong);
-  const at::Tensor images = split.images.index_select(0, index);
-  // Fashion-MNIST's mean and standard deviation over the training set.
-  at::Tensor inputs =
-      (images.reshape({images.size(0), -1}).to(at::kFloat) / 255.0 - 0.2860) / 0.3530;
-  return Examples{std::move(inputs), split.labels.index_select(0, index)};
+  return Examples{
+      features_of(split.images.index_select(0, index)), split.labels.index_select(0, index), {}};
 }
 
 std::vector<std::int64_t> label_list(const LabeledImages& split, std::int64_t count) {
