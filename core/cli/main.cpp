@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "cli/aggregate_command.hpp"
 #include "cli/inspect_command.hpp"
@@ -16,6 +18,7 @@
 #include "lorafed/log.hpp"
 #include "lorafed/version.hpp"
 #include "src/allocator_tuning.hpp"
+#include "src/client/client_list.hpp"
 #include "src/federation_config.hpp"
 #include "src/runs.hpp"
 #include "src/stop_signal.hpp"
@@ -108,9 +111,21 @@ int main(int argc, char** argv) {
 
   RunOptions client_options;
   std::int64_t client_index = -1;
-  CLI::App* client = app.add_subcommand("client", "run one client of a federation");
+  std::string client_list;
+  std::size_t client_threads = 0;
+  CLI::App* client = app.add_subcommand(
+      "client", "run one client of a federation, or several over one connection");
   add_run_options(*client, client_options);
-  client->add_option("--id", client_index, "client index, 0 .. num_clients-1")->required();
+  CLI::Option* id_option =
+      client->add_option("--id", client_index, "client index, 0 .. num_clients-1");
+  CLI::Option* clients_option =
+      client->add_option("--clients", client_list,
+                         "client indices and ranges, e.g. 0-249 or 0,3,10-19 (one process "
+                         "serves them all)");
+  id_option->excludes(clients_option);
+  client->add_option("--threads", client_threads,
+                     "workers training clients at once (default: the cores, at most one per "
+                     "client; one LibTorch thread each)");
 
   bool show_path = false;
   CLI::App* plugins =
@@ -209,7 +224,18 @@ int main(int argc, char** argv) {
       print_summary(summary);
     } else if (*client) {
       auto config = load(client_options);
-      switch (lorafed::run_client(config, registry, client_index)) {
+      if (id_option->count() + clients_option->count() == 0) {
+        throw lorafed::ConfigError("lorafed client needs --id K or --clients LIST");
+      }
+      const std::vector<std::int64_t> indices =
+          id_option->count() > 0 ? std::vector<std::int64_t>{client_index}
+                                 : lorafed::parse_client_list(client_list, config.num_clients);
+      const std::size_t threads =
+          client_threads > 0
+              ? client_threads
+              : std::min<std::size_t>(std::max(1U, std::thread::hardware_concurrency()),
+                                      indices.size());
+      switch (lorafed::run_client(config, registry, indices, threads)) {
         case lorafed::ClientOutcome::kShutdown:
           return 0;
         case lorafed::ClientOutcome::kInterrupted:

@@ -1,9 +1,11 @@
 #include "src/runs.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <thread>
 
@@ -128,6 +130,11 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_di
 nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugins& plugins,
                            std::shared_ptr<ModelBackend> evaluator, Channel& channel,
                            std::optional<Checkpoint> checkpoint, const StopSignal& stop) {
+  // The server's aggregation and evaluation run on this thread, with
+  // [server] threads LibTorch threads (client workers keep one each). This
+  // thread's LibTorch set-up runs first: it would reset the count later.
+  at::get_num_threads();
+  at::set_num_threads(config.server_thread_count());
   MetricsWriter metrics(config.output_dir, checkpoint ? checkpoint->round : -1);
   write_run_configuration(config, config.output_dir);
   Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel, metrics,
@@ -166,11 +173,16 @@ nlohmann::json simulate(const FederationConfig& config, const FederationPlugins&
   auto evaluator = plugins.make_model(server_context(config));
   std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
   std::vector<std::shared_ptr<VirtualClient>> clients;
+  const auto started = std::chrono::steady_clock::now();
   for (std::int64_t index = 0; index < config.num_clients; ++index) {
     clients.push_back(make_client(config, plugins, index));
+    // The first client has read every key a client reads: a typo fails now,
+    // not after thousands of clients were built.
+    if (index == 0) plugins.reject_unknown_keys();
   }
-  plugins.reject_unknown_keys();
-  spdlog::info("simulating {} clients on {} threads over '{}' ({})", config.num_clients,
+  spdlog::info("simulating {} clients (built in {:.2f} s) on {} threads over '{}' ({})",
+               config.num_clients,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
                config.simulation_threads, config.transport_name, config.endpoint);
 
   const StopSignal stop;
@@ -231,25 +243,41 @@ void relay(const FederationConfig& config, const FederationPlugins& plugins) {
 }
 
 ClientOutcome take_part(const FederationConfig& config, const FederationPlugins& plugins,
-                        std::int64_t client_index) {
-  if (client_index < 0 || client_index >= config.num_clients) {
-    throw ConfigError("--id " + std::to_string(client_index) + " is outside 0.." +
-                      std::to_string(config.num_clients - 1) + " ([federation] num_clients in " +
-                      config.source.string() + ")");
+                        const std::vector<std::int64_t>& client_indices, std::size_t threads) {
+  for (const std::int64_t index : client_indices) {
+    if (index < 0 || index >= config.num_clients) {
+      throw ConfigError("client " + std::to_string(index) + " is outside 0.." +
+                        std::to_string(config.num_clients - 1) + " ([federation] num_clients in " +
+                        config.source.string() + ")");
+    }
   }
+  if (client_indices.empty()) throw ConfigError("no client to run");
   require_other_processes(*plugins.transport(), config,
                           "a client cannot reach a server in another process; use \"zmq\"");
-  auto client = make_client(config, plugins, client_index);
-  plugins.reject_unknown_keys();
+  std::vector<std::shared_ptr<VirtualClient>> clients;
+  for (const std::int64_t index : client_indices) {
+    clients.push_back(make_client(config, plugins, index));
+    if (clients.size() == 1) plugins.reject_unknown_keys();
+  }
   const StopSignal stop;
-  std::unique_ptr<Channel> channel = plugins.transport()->connect(config.endpoint, client->id());
-  spdlog::info("{} (rank {}) connecting to {}", client->id(), config.client_rank(client_index),
-               config.endpoint);
-  ClientHost host({client}, *channel, host_options(config, 1), RuntimeClock::steady(),
-                  &stop.flag());
+  // One connection for all of them: the broker routes by client id.
+  const std::string name = clients.size() == 1
+                               ? clients.front()->id()
+                               : "clients-" + std::to_string(client_indices.front()) + "-" +
+                                     std::to_string(client_indices.back());
+  std::unique_ptr<Channel> channel = plugins.transport()->connect(config.endpoint, name);
+  if (clients.size() == 1) {
+    spdlog::info("{} (rank {}) connecting to {}", name, config.client_rank(client_indices.front()),
+                 config.endpoint);
+  } else {
+    spdlog::info("{} clients ({}) on {} threads connecting to {}", clients.size(), name, threads,
+                 config.endpoint);
+  }
+  ClientHost host(std::move(clients), *channel, host_options(config, threads),
+                  RuntimeClock::steady(), &stop.flag());
   if (host.run()) return ClientOutcome::kShutdown;
   if (stop.requested()) {
-    spdlog::info("{}: stopped by {}", client->id(), stop.name());
+    spdlog::info("{}: stopped by {}", name, stop.name());
     return ClientOutcome::kInterrupted;
   }
   return host.all_refused() ? ClientOutcome::kRefused : ClientOutcome::kServerSilent;
@@ -275,9 +303,9 @@ void run_broker(const FederationConfig& config, const PluginRegistry& registry) 
 }
 
 ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
-                         std::int64_t client_index) {
+                         const std::vector<std::int64_t>& client_indices, std::size_t threads) {
   const FederationPlugins plugins(config, registry);
-  return while_loaded(plugins, [&] { return take_part(config, plugins, client_index); });
+  return while_loaded(plugins, [&] { return take_part(config, plugins, client_indices, threads); });
 }
 
 }  // namespace lorafed

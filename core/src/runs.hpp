@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 #include "src/federation_config.hpp"
 #include "src/plugin_registry.hpp"
@@ -41,8 +42,11 @@ enum class ClientOutcome {
   kRefused,       // the server refused its registration (exit 3)
 };
 
-// `lorafed client --id K`: serves client K until one of ClientOutcome.
+// `lorafed client --id K` or `--clients LIST`: serves those clients over one
+// connection, training on a pool of `threads` workers (one LibTorch thread
+// each), until one of ClientOutcome (kRefused once the server refused every
+// one of them).
 ClientOutcome run_client(const FederationConfig& config, const PluginRegistry& registry,
-                         std::int64_t client_index);
+                         const std::vector<std::int64_t>& client_indices, std::size_t threads = 1);
 
 }  // namespace lorafed

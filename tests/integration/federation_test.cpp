@@ -36,8 +36,8 @@ int run_processes(const fs::path& out, int clients, const std::vector<std::strin
 }  // namespace
 
 TEST_CASE(
-    "server and 3 client processes over tcp beat the base model and an inproc simulation matches "
-    "them",
+    "server and 3 client processes over tcp beat the base model, and an inproc simulation and one "
+    "process serving the 3 clients match them",
     "[federation]") {
   const fs::path tcp_out = fresh_dir("tcp");
   REQUIRE(run_processes(tcp_out, 3) == 0);
@@ -78,6 +78,23 @@ TEST_CASE(
   // server first spoke, and round 1 resent every instruction).
   CHECK_THAT(lorafed::test::read_file(sim_out / "simulate.log"),
              !Catch::Matchers::Contains("registered again"));
+
+  // One client process serving all three (`--clients 0-2`): the same numbers.
+  const fs::path hosted_out = fresh_dir("hosted");
+  Process hosted_server(command("server", hosted_out), hosted_out / "server.log", kEnv);
+  Process host(join(command("client", hosted_out), {"--clients", "0-2", "--threads", "2"}),
+               hosted_out / "clients.log", kEnv);
+  REQUIRE(hosted_server.wait(std::chrono::seconds(300)) == 0);
+  CHECK(host.wait(std::chrono::seconds(30)) == 0);
+  const json hosted = read_summary(hosted_out);
+  INFO(hosted.dump(2));
+  CHECK(hosted["clients_registered"] == 3);
+  CHECK(hosted["client_failures"] == 0);
+  CHECK(hosted["final_accuracy"].get<double>() == tcp["final_accuracy"].get<double>());
+  CHECK(hosted["final_loss"].get<double>() ==
+        Approx(tcp["final_loss"].get<double>()).epsilon(1e-9));
+  CHECK_THAT(lorafed::test::read_file(hosted_out / "clients.log"),
+             Catch::Matchers::Contains("3 clients (clients-0-2) on 2 threads"));
   for (const fs::path& log : {tcp_out / "server.log", sim_out / "simulate.log"}) {
     INFO(log);
     CHECK_THAT(lorafed::test::read_file(log), !Catch::Matchers::Contains("again; sending its"));

@@ -147,6 +147,12 @@ void ClientHost::handle(const Message& message, ThreadPool& pool) {
     Task task{envelope.recipient, envelope.round, envelope.body.index()};
     {
       std::lock_guard lock(outbox_mutex_);
+      // Rounds run one at a time: once the server asks for round R, no reply
+      // of an earlier round can be asked for again (thousands of clients
+      // each kept their last reply for good).
+      std::erase_if(last_reply_, [&](const auto& entry) {
+        return std::get<1>(entry.second.task) < envelope.round;
+      });
       if (const auto last = last_reply_.find(envelope.recipient);
           last != last_reply_.end() && last->second.task == task) {
         spdlog::info("{}: {} of round {} came again; sending the same reply again",
