@@ -6,6 +6,10 @@
 // peak memory is its own.
 //
 //   bench_aggregate [--layers 8] [--dim 4096] [--clients 10,100,1000] [--svd exact|randomized]
+//                   [--threads N]
+//
+// --threads sets the LibTorch threads, as `[server] threads` does for a
+// server (default: one per core).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <spawn.h>
@@ -44,6 +48,7 @@ struct Options {
   std::int64_t dim = 4096;
   std::vector<std::int64_t> clients = {10, 100, 1000};
   std::string svd = "exact";
+  int threads = 0;  // 0: LibTorch's default, one per core
 };
 
 // One configuration: prints "clients step_s peak_gib sum_of_ranks".
@@ -128,7 +133,8 @@ std::string child_output(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   lorafed::bench::check_arguments(
       argc, argv,
-      "bench_aggregate [--layers 8] [--dim 4096] [--clients 10,100,1000] [--svd exact|randomized]");
+      "bench_aggregate [--layers 8] [--dim 4096] [--clients 10,100,1000] [--svd exact|randomized] "
+      "[--threads N]");
   Options options;
   std::int64_t only = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -140,6 +146,8 @@ int main(int argc, char** argv) {
       options.dim = std::stoll(value);
     else if (key == "--svd")
       options.svd = value;
+    else if (key == "--threads")
+      options.threads = std::stoi(value);
     else if (key == "--one")
       only = std::stoll(value);
     else if (key == "--clients") {
@@ -152,6 +160,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (options.threads > 0) at::set_num_threads(options.threads);
   if (only > 0) return run_one(options, only);
 
   std::printf(
@@ -167,9 +176,10 @@ int main(int argc, char** argv) {
       "(s) | speed-up |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (std::int64_t clients : options.clients) {
-    const std::string row = child_output(
-        {"bench_aggregate", "--layers", std::to_string(options.layers), "--dim",
-         std::to_string(options.dim), "--svd", options.svd, "--one", std::to_string(clients)});
+    const std::string row =
+        child_output({"bench_aggregate", "--layers", std::to_string(options.layers), "--dim",
+                      std::to_string(options.dim), "--svd", options.svd, "--threads",
+                      std::to_string(at::get_num_threads()), "--one", std::to_string(clients)});
     long long n = 0, rank_sum = 0;
     double step = 0, peak = 0;
     if (std::sscanf(row.c_str(), "%lld %lf %lf %lld", &n, &step, &peak, &rank_sum) != 4) {

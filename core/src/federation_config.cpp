@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "lorafed/error.hpp"
 #include "src/rank_assignment.hpp"
@@ -103,6 +104,8 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.train = TrainOptions::from_config(doc.section("train"));
   config.simulation_threads =
       integer(doc.section("simulation"), "threads", config.simulation_threads, 1, kMaxThreads);
+  config.server_threads =
+      integer(doc.section("server"), "threads", config.server_threads, 0, kMaxThreads);
   const ConfigTable client = doc.section("client");
   config.server_silence_timeout_s =
       seconds(client, "server_silence_timeout_s", config.server_silence_timeout_s);
@@ -151,6 +154,11 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   config.model_table = doc.section("model");
   config.model_name = config.model_table.require<std::string>("name");
   return config;
+}
+
+int FederationConfig::server_thread_count() const {
+  if (server_threads > 0) return static_cast<int>(server_threads);
+  return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
 }
 
 std::chrono::milliseconds FederationConfig::milliseconds(double seconds) {

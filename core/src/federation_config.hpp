@@ -44,6 +44,11 @@ struct FederationConfig {
   // [simulation]
   std::int64_t simulation_threads = 2;
 
+  // [server]
+  std::int64_t server_threads = 0;  // 0: one per core
+  // LibTorch threads for the server's aggregation and evaluation.
+  int server_thread_count() const;
+
   // [client]
   double server_silence_timeout_s = 600;
   double reconnect_backoff_s = 0.5;

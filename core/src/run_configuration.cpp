@@ -84,7 +84,8 @@ nlohmann::json run_settings(const FederationConfig& config) {
           {"alpha", config.alpha},
           {"seed", config.seed},
           {"num_clients", config.num_clients},
-          {"rounds", config.rounds}};
+          {"rounds", config.rounds},
+          {"server_threads", config.server_thread_count()}};
 }
 
 }  // namespace lorafed
