@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include "lorafed/config.hpp"
 #include "lorafed/error.hpp"
@@ -169,6 +171,7 @@ TEST_CASE("numbers out of range are refused at load, naming the key, the value a
       {"train.batch_size=4294967296", "[train] key 'batch_size'", "from 1 to 2147483647",
        "got 4294967296"},
       {"simulation.threads=100000", "[simulation] key 'threads'", "from 1 to 1024", "got 100000"},
+      {"server.threads=-1", "[server] key 'threads'", "from 0 to 1024", "got -1"},
       {"transport.max_frame_bytes=1099511627776", "[transport] key 'max_frame_bytes'",
        "from 1024 to 1073741824", "got 1099511627776"},
       {"transport.max_message_bytes=0", "[transport] key 'max_message_bytes'", "from 1 to",
@@ -209,6 +212,10 @@ TEST_CASE("the ends of each range load, and durations convert to milliseconds sa
                        "broker.heartbeat_timeout_s=0.002", "federation.fraction_fit=1"});
   CHECK(config.rounds == 1000000000);
   CHECK(config.round_timeout_s == 1e9);
+  // [server] threads: 0 (the default) is one per core, anything else itself.
+  CHECK(config.server_thread_count() ==
+        static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  CHECK(load_federation({"server.threads=3"}).server_thread_count() == 3);
   CHECK(config.heartbeat_interval() == milliseconds(1));
   CHECK(config.heartbeat_timeout() == milliseconds(2));
   CHECK(lorafed::FederationConfig::milliseconds(1e9) == milliseconds(1'000'000'000'000));
