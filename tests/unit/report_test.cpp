@@ -393,3 +393,18 @@ TEST_CASE("a report's bytes figure holds every strategy, and report.md names tho
   CHECK(md.find("the shaded band spans the lowest to the highest seed") != std::string::npos);
   CHECK(script.find("set format x '%.0f'") != std::string::npos);
 }
+
+TEST_CASE("figures can list clients and ranks in natural order", "[report]") {
+  CHECK(natural_less("client-2", "client-10"));
+  CHECK_FALSE(natural_less("client-10", "client-2"));
+  CHECK(natural_less("rank 4", "rank 16"));
+  CHECK(natural_less("client-1", "client-1 (r 2)"));
+  CHECK_FALSE(natural_less("a", "a"));
+  Figure figure("weights", "t", "round", "p");
+  for (const std::string name : {"rank 8", "rank 32", "rank 2", "rank 16", "rank 4"}) {
+    figure.add(name, 1, 0.2);
+  }
+  figure.sort_series();
+  CHECK(figure.series() ==
+        std::vector<std::string>{"rank 2", "rank 4", "rank 8", "rank 16", "rank 32"});
+}

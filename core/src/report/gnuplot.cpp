@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -77,6 +78,29 @@ double integer_tick_step(double span) {
 
 }  // namespace
 
+bool natural_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool digit_a = std::isdigit(static_cast<unsigned char>(a[i])) != 0;
+    const bool digit_b = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
+    if (digit_a && digit_b) {
+      std::size_t end_a = i, end_b = j;
+      while (end_a < a.size() && std::isdigit(static_cast<unsigned char>(a[end_a])) != 0) ++end_a;
+      while (end_b < b.size() && std::isdigit(static_cast<unsigned char>(b[end_b])) != 0) ++end_b;
+      const std::string number_a = a.substr(i, end_a - i), number_b = b.substr(j, end_b - j);
+      if (number_a.size() != number_b.size()) return number_a.size() < number_b.size();
+      if (number_a != number_b) return number_a < number_b;
+      i = end_a;
+      j = end_b;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
 SeriesStyle series_style(std::size_t index) {
   return {kPalette[index % kPalette.size()], kMarkers[index % kMarkers.size()]};
 }
@@ -92,6 +116,10 @@ Figure::Figure(std::string stem, std::string title, std::string x_label, std::st
 void Figure::add(const std::string& series, double x, double y) {
   if (std::find(series_.begin(), series_.end(), series) == series_.end()) series_.push_back(series);
   values_[x][series].push_back(y);
+}
+
+void Figure::sort_series() {
+  std::stable_sort(series_.begin(), series_.end(), natural_less);
 }
 
 std::map<double, std::vector<std::optional<Band>>> Figure::table() const {

@@ -32,6 +32,10 @@ struct SeriesStyle {
 inline constexpr std::size_t kPaletteSize = 12;
 SeriesStyle series_style(std::size_t index);
 
+// a < b, comparing runs of digits as numbers: "client-2" < "client-10",
+// "rank 4" < "rank 16".
+bool natural_less(const std::string& a, const std::string& b);
+
 // One figure: series of (x, y) points, where a series may have several
 // values at one x. Written as <stem>.dat (x, then for each series its mean,
 // min, max and the number of values; NaN and 0 where it has none) and drawn
@@ -62,6 +66,8 @@ class Figure {
 
   const std::string& stem() const { return stem_; }
   const std::vector<std::string>& series() const { return series_; }
+  // Puts the series in natural_less order (the key and the styles follow it).
+  void sort_series();
   // Each series' band at each x, nullopt where it has no value.
   std::map<double, std::vector<std::optional<Band>>> table() const;
   // Whether some series has more than one value at some x (a band is drawn).

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 #include <tuple>
@@ -63,30 +62,6 @@ int last_evaluated_round(const RunData& run) {
   return last;
 }
 
-// a < b, comparing runs of digits as numbers: "client-2" < "client-10".
-bool natural_less(const std::string& a, const std::string& b) {
-  std::size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    const bool digit_a = std::isdigit(static_cast<unsigned char>(a[i])) != 0;
-    const bool digit_b = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
-    if (digit_a && digit_b) {
-      std::size_t end_a = i, end_b = j;
-      while (end_a < a.size() && std::isdigit(static_cast<unsigned char>(a[end_a])) != 0) ++end_a;
-      while (end_b < b.size() && std::isdigit(static_cast<unsigned char>(b[end_b])) != 0) ++end_b;
-      const std::string number_a = a.substr(i, end_a - i), number_b = b.substr(j, end_b - j);
-      if (number_a.size() != number_b.size()) return number_a.size() < number_b.size();
-      if (number_a != number_b) return number_a < number_b;
-      i = end_a;
-      j = end_b;
-      continue;
-    }
-    if (a[i] != b[j]) return a[i] < b[j];
-    ++i;
-    ++j;
-  }
-  return a.size() - i < b.size() - j;
-}
-
 std::map<std::string, std::int64_t> client_ranks(const RunData& run) {
   std::map<std::string, std::int64_t> ranks;
   for (const nlohmann::json& line : run.clients) {
@@ -106,20 +81,22 @@ struct FedHlFigures {
 
 FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::string& setting) {
   const std::string title = setting + ", seed " + std::to_string(run.seed);
-  FedHlFigures figures{Figure("fedhl_truncation_" + std::to_string(index),
-                              "FedHL truncation error per client: " + title, "round",
-                              "truncation error ||W - W_r||_F^2", "the clients of the rank"),
-                       Figure("fedhl_weights_" + std::to_string(index),
-                              "FedHL aggregation weight per client: " + title, "round",
-                              "weight p_i", "the clients of the rank"),
-                       {},
-                       {}};
+  const auto ranks = client_ranks(run);
+  const bool by_client = ranks.size() <= kMaxClientSeries;
+  // A series is one client, or the clients of one rank (one seed either way).
+  const std::string spread_of = by_client ? "one client" : "the clients of the rank";
+  FedHlFigures figures{
+      Figure("fedhl_truncation_" + std::to_string(index),
+             "FedHL truncation error per client: " + title, "round",
+             "truncation error ||W - W_r||_F^2", spread_of),
+      Figure("fedhl_weights_" + std::to_string(index),
+             "FedHL aggregation weight per client: " + title, "round", "weight p_i", spread_of),
+      {},
+      {}};
   for (Figure* figure : {&figures.truncation, &figures.weights}) {
     figure->integer_x = true;
     figure->y_scale = Figure::Scale::automatic;  // weights of 0.003 and 0.95 in one figure
   }
-  const auto ranks = client_ranks(run);
-  const bool by_client = ranks.size() <= kMaxClientSeries;
   auto series = [&](const std::string& client) {
     const auto rank = ranks.find(client);
     const std::string r = rank == ranks.end() ? "?" : std::to_string(rank->second);
@@ -127,13 +104,7 @@ FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::str
   };
   for (const nlohmann::json& round : run.rounds) {
     const double x = round.value("round", 0);
-    // In the clients' order (client-2 before client-10), so the key lists them so.
-    std::vector<std::pair<std::string, const nlohmann::json*>> items;
-    for (const auto& [key, value] : round.items()) items.emplace_back(key, &value);
-    std::stable_sort(items.begin(), items.end(),
-                     [](const auto& a, const auto& b) { return natural_less(a.first, b.first); });
-    for (const auto& [key, value_pointer] : items) {
-      const nlohmann::json& value = *value_pointer;
+    for (const auto& [key, value] : round.items()) {
       if (!value.is_number()) continue;
       for (const auto& [prefix, figure, by_rank] :
            {std::tuple{std::string("strategy_truncation_error/"), &figures.truncation,
@@ -150,6 +121,9 @@ FedHlFigures fedhl_figures(const RunData& run, std::size_t index, const std::str
     }
   }
   figures.truncation.points = figures.weights.points = !by_client;
+  // The key in the clients' or the ranks' order: client-2 before client-10, rank 4 before rank 16.
+  figures.truncation.sort_series();
+  figures.weights.sort_series();
   return figures;
 }
 
