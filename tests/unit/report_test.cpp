@@ -408,3 +408,15 @@ TEST_CASE("figures can list clients and ranks in natural order", "[report]") {
   CHECK(figure.series() ==
         std::vector<std::string>{"rank 2", "rank 4", "rank 8", "rank 16", "rank 32"});
 }
+
+TEST_CASE("a figure with one x draws its spread as error bars", "[report]") {
+  Figure figure("by_rank", "t", "rank", "accuracy (%)");
+  figure.log_x = true;
+  for (const double value : {30.0, 34.0}) figure.add("fedhl", 4, value);
+  CHECK(figure.as_points());
+  const std::string script = figure.script();
+  CHECK(script.find("with yerrorbars") != std::string::npos);
+  CHECK(script.find("filledcurves") == std::string::npos);
+  REQUIRE_FALSE(figure.caption().empty());
+  CHECK(figure.caption()[0].find("bars: from the lowest to the highest") != std::string::npos);
+}

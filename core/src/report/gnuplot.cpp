@@ -230,7 +230,7 @@ std::vector<Figure::Markers> Figure::markers() const {
   const std::size_t count = values_.size();
   std::vector<Markers> result(series_.size());
   const auto groups = overlapping();
-  if (count <= kMaxMarkers || points) {
+  if (count <= kMaxMarkers || as_points()) {
     for (const auto& group : groups) {
       // The first drawn is the largest: later ones sit inside it.
       const double grow = std::min(0.4, 1.6 / static_cast<double>(group.size() - 1));
@@ -253,15 +253,15 @@ std::vector<Figure::Markers> Figure::markers() const {
 std::vector<std::string> Figure::caption() const {
   std::vector<std::string> lines;
   if (has_spread()) {
-    lines.push_back((points ? "markers: mean over " : "lines: mean over ") + spread_of_ +
-                    (points ? "; bars: from the lowest to the highest of them"
-                            : "; shaded: from the lowest to the highest of them"));
+    lines.push_back((as_points() ? "markers: mean over " : "lines: mean over ") + spread_of_ +
+                    (as_points() ? "; bars: from the lowest to the highest of them"
+                                 : "; shaded: from the lowest to the highest of them"));
   }
   // Names that hold ", " (settings of several axes) are quoted in a list.
   const bool quote = std::any_of(series_.begin(), series_.end(), [](const std::string& name) {
     return name.find(", ") != std::string::npos;
   });
-  const bool alternate = !points && values_.size() > kMaxMarkers;
+  const bool alternate = !as_points() && values_.size() > kMaxMarkers;
   for (const auto& group : overlapping()) {
     std::string names;
     if (group.size() == series_.size() && group.size() > 2) {
@@ -274,7 +274,7 @@ std::vector<std::string> Figure::caption() const {
     }
     lines.push_back(names + " lie on top of each other (" +
                     (alternate ? "markers at alternate x" : "markers one inside another") +
-                    (points ? "" : ", dashed lines") + ")");
+                    (as_points() ? "" : ", dashed lines") + ")");
   }
   if (log_y()) {
     std::size_t left_out = 0;
@@ -394,7 +394,7 @@ std::string Figure::script() const {
   const std::string data = gnuplot_string(stem_ + ".dat");
   std::vector<std::string> elements;
   for (std::size_t i = 0; i < series_.size(); ++i) {
-    if (!spread || points) break;
+    if (!spread || as_points()) break;
     elements.push_back(fmt::format(
         "{} using 1:{}:{} with filledcurves fc rgb '{}' fs transparent solid {} noborder notitle",
         data, column(3 + 4 * i), column(4 + 4 * i), series_style(i).colour,
@@ -403,7 +403,7 @@ std::string Figure::script() const {
   for (std::size_t i = 0; i < series_.size(); ++i) {
     const SeriesStyle style = series_style(i);
     const std::string mean = column(2 + 4 * i);
-    if (points) {
+    if (as_points()) {
       elements.push_back(
           spread ? fmt::format("{} using 1:{}:{}:{} with yerrorbars lc rgb '{}' pt {} ps {:.2f} "
                                "notitle",
@@ -423,11 +423,12 @@ std::string Figure::script() const {
   for (std::size_t i = 0; i < series_.size(); ++i) {
     const SeriesStyle style = series_style(i);
     elements.push_back(
-        points ? fmt::format("NaN with points lc rgb '{}' pt {} ps 0.8 title {} noenhanced",
-                             style.colour, style.point_type, gnuplot_string(series_[i]))
-               : fmt::format("NaN with linespoints lc rgb '{}' lw 1.5 dt {} pt {} ps 0.8 title {} "
-                             "noenhanced",
-                             style.colour, dash[i], style.point_type, gnuplot_string(series_[i])));
+        as_points()
+            ? fmt::format("NaN with points lc rgb '{}' pt {} ps 0.8 title {} noenhanced",
+                          style.colour, style.point_type, gnuplot_string(series_[i]))
+            : fmt::format("NaN with linespoints lc rgb '{}' lw 1.5 dt {} pt {} ps 0.8 title {} "
+                          "noenhanced",
+                          style.colour, dash[i], style.point_type, gnuplot_string(series_[i])));
   }
   out << "plot ";
   for (std::size_t k = 0; k < elements.size(); ++k) {

@@ -63,6 +63,8 @@ class Figure {
   bool log_x = false;      // log2 axis with a tick at every x that has data (ranks)
   Scale y_scale = Scale::linear;
   bool points = false;  // points (and error bars) instead of lines (series of many clients)
+  // Drawn as points: asked for, or one x only (a band needs two).
+  bool as_points() const { return points || values_.size() == 1; }
 
   const std::string& stem() const { return stem_; }
   const std::vector<std::string>& series() const { return series_; }
