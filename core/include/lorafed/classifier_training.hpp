@@ -22,7 +22,8 @@ using Forward = std::function<at::Tensor(const at::Tensor&)>;
 // gradients) with the configured optimizer, for options.local_steps steps
 // or options.local_epochs epochs of shuffled mini-batches. The shuffle is
 // drawn from `seed`, so a run is reproducible. The parameters no longer
-// require gradients afterwards. Throws lorafed::Error when the loss diverges.
+// require gradients afterwards, and hold none. Throws lorafed::Error when
+// the loss diverges.
 LORAFED_API TrainReport train_classifier(const Forward& forward, std::vector<at::Tensor> parameters,
                                          const data::Examples& examples,
                                          const TrainOptions& options, std::uint64_t seed);
