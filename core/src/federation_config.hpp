@@ -45,7 +45,9 @@ struct FederationConfig {
   std::int64_t simulation_threads = 2;
 
   // [server]
-  std::int64_t server_threads = 0;  // 0: one per core
+  // 1 by default: on a 2-vCPU virtual machine, 2 threads made the FedHL step
+  // 4x slower (docs/benchmarks.md). 0: one per core.
+  std::int64_t server_threads = 1;
   // LibTorch threads for the server's aggregation and evaluation.
   int server_thread_count() const;
 
