@@ -343,16 +343,13 @@ std::string Figure::x_axis() const {
 }
 
 std::string Figure::y_axis() const {
-  // Lines along the top or bottom (a series at zero) stay off the frame: a
-  // margin of 4% of the axis beyond the data, not widened to the next tick
-  // (a loss axis went down to -0.05); none on a log axis (it would add a
+  // Lines along the top or bottom (a series at zero, weights near 1) stay
+  // off the frame: a margin of 4% of the axis beyond the data, not widened
+  // to the next tick (a loss axis went down to -0.05, a log axis up a
   // decade).
-  if (log_y()) {
-    return "set logscale y\nset format y '%g'\nset autoscale y\nset offsets 0, 0, 0, 0\n";
-  }
-  return std::string("set autoscale yfix\n") +
-         (y_scale == Scale::automatic ? "set yrange [0:*]\n" : "") +
-         "set offsets 0, 0, graph 0.04, graph 0.04\n";
+  const std::string margin = "set autoscale yfix\nset offsets 0, 0, graph 0.04, graph 0.04\n";
+  if (log_y()) return "set logscale y\nset format y '%g'\n" + margin;
+  return margin + (y_scale == Scale::automatic ? "set yrange [0:*]\n" : "");
 }
 
 std::string Figure::script() const {
