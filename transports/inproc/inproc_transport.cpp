@@ -1,153 +1,30 @@
-// The `inproc` transport: mailboxes in one process, frames shared by owner.
-#include <spdlog/spdlog.h>
-
-#include <condition_variable>
-#include <deque>
-#include <map>
-#include <mutex>
-
+// The `inproc` transport: mailboxes in one process, frames shared by owner
+// (the SDK's in-process channels).
 #include "lorafed/error.hpp"
+#include "lorafed/in_process_channels.hpp"
 #include "lorafed/plugin.hpp"
 
 namespace {
-
-using lorafed::Message;
-
-class Mailbox {
- public:
-  void push(Message message) {
-    {
-      std::lock_guard lock(mutex_);
-      if (closed_) return;
-      queue_.push_back(std::move(message));
-    }
-    ready_.notify_one();
-  }
-  std::optional<Message> pop(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    if (!ready_.wait_for(lock, timeout, [this] { return !queue_.empty(); })) return std::nullopt;
-    Message message = std::move(queue_.front());
-    queue_.pop_front();
-    return message;
-  }
-  void close() {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    queue_.clear();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Message> queue_;
-  bool closed_ = false;
-};
-
-// What is bound at one endpoint: the server's mailbox and its peers'.
-struct Hub {
-  Mailbox server;
-  std::mutex peers_mutex;
-  std::map<std::string, std::shared_ptr<Mailbox>> peers;
-};
-
-// Endpoints of this process. Plugins are loaded once per process, so every
-// user of the plugin sees the same table.
-std::mutex registry_mutex;
-std::map<std::string, std::weak_ptr<Hub>> registry;
-
-class BoundChannel final : public lorafed::Channel {
- public:
-  BoundChannel(std::string endpoint, std::shared_ptr<Hub> hub)
-      : endpoint_(std::move(endpoint)), hub_(std::move(hub)) {}
-  ~BoundChannel() override { close(); }
-
-  void send(Message message) override {
-    std::shared_ptr<Mailbox> peer;
-    {
-      std::lock_guard lock(hub_->peers_mutex);
-      const auto found = hub_->peers.find(message.peer);
-      if (found != hub_->peers.end()) peer = found->second;
-    }
-    if (!peer) {
-      spdlog::debug("inproc {}: no peer '{}', message dropped", endpoint_, message.peer);
-      return;
-    }
-    peer->push(std::move(message));
-  }
-  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
-    return hub_->server.pop(timeout);
-  }
-  void close() override {
-    if (!hub_) return;
-    hub_->server.close();
-    std::lock_guard lock(registry_mutex);
-    registry.erase(endpoint_);
-    hub_.reset();
-  }
-
- private:
-  std::string endpoint_;
-  std::shared_ptr<Hub> hub_;
-};
-
-class ConnectedChannel final : public lorafed::Channel {
- public:
-  ConnectedChannel(std::string identity, std::shared_ptr<Hub> hub, std::shared_ptr<Mailbox> inbox)
-      : identity_(std::move(identity)), hub_(std::move(hub)), inbox_(std::move(inbox)) {}
-  ~ConnectedChannel() override { close(); }
-
-  void send(Message message) override {
-    message.peer = identity_;
-    hub_->server.push(std::move(message));
-  }
-  std::optional<Message> receive(std::chrono::milliseconds timeout) override {
-    return inbox_->pop(timeout);
-  }
-  void close() override {
-    if (!inbox_) return;
-    inbox_->close();
-    std::lock_guard lock(hub_->peers_mutex);
-    if (hub_->peers[identity_] == inbox_) hub_->peers.erase(identity_);
-    inbox_.reset();
-  }
-
- private:
-  std::string identity_;
-  std::shared_ptr<Hub> hub_;
-  std::shared_ptr<Mailbox> inbox_;
-};
 
 class InprocTransport final : public lorafed::Transport {
  public:
   // Everyone in the process is trusted alike: `peers` changes nothing.
   std::unique_ptr<lorafed::Channel> bind(const std::string& endpoint, lorafed::Peers) override {
-    std::lock_guard lock(registry_mutex);
-    if (!registry[endpoint].expired()) {
-      throw lorafed::Error("inproc transport: endpoint '" + endpoint +
-                           "' is already bound in this process");
+    try {
+      return lorafed::bind_in_process(endpoint);
+    } catch (const lorafed::Error& error) {
+      throw lorafed::Error(std::string("inproc transport: ") + error.what());
     }
-    auto hub = std::make_shared<Hub>();
-    registry[endpoint] = hub;
-    return std::make_unique<BoundChannel>(endpoint, std::move(hub));
   }
 
   std::unique_ptr<lorafed::Channel> connect(const std::string& endpoint,
                                             const std::string& identity) override {
-    std::shared_ptr<Hub> hub;
-    {
-      std::lock_guard lock(registry_mutex);
-      hub = registry[endpoint].lock();
+    try {
+      return lorafed::connect_in_process(endpoint, identity);
+    } catch (const lorafed::Error& error) {
+      throw lorafed::Error(std::string("inproc transport: ") + error.what() +
+                           " (inproc only works within one `lorafed simulate`)");
     }
-    if (!hub) {
-      throw lorafed::Error("inproc transport: nothing is bound at '" + endpoint +
-                           "' in this process (inproc only works within one `lorafed simulate`)");
-    }
-    auto inbox = std::make_shared<Mailbox>();
-    {
-      std::lock_guard lock(hub->peers_mutex);
-      hub->peers[identity] = inbox;  // a reconnect under the same identity takes over
-    }
-    return std::make_unique<ConnectedChannel>(identity, std::move(hub), std::move(inbox));
   }
 
   bool crosses_processes() const override { return false; }
