@@ -3,10 +3,12 @@
 # Idempotent: a second run installs nothing. Run as root (or with sudo).
 # docs/dependencies.md says why each package is here.
 #
-#   scripts/setup.sh [test] [fuzz]
+#   scripts/setup.sh [mpi] [test] [fuzz]
 #     (nothing)  what building and running lorafed needs (scripts/quickstart.sh)
+#     mpi        also Open MPI, for the mpi transport (mpirun across machines)
 #     test       also what only tests use: Debian's Python torch, with which
-#                tests/python checks the PEFT export (scripts/test.sh)
+#                tests/python checks the PEFT export, and Open MPI, whose
+#                transport the tests run under mpirun (scripts/test.sh)
 #     fuzz       also Clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
@@ -23,10 +25,11 @@ packages=(
 )
 for stage in "$@"; do
   case "$stage" in
-    test) packages+=(python3-torch python3-numpy) ;;
+    mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
+    test) packages+=(python3-torch python3-numpy libopenmpi-dev openmpi-bin) ;;
     fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     *)
-      echo "setup: unknown stage '$stage' (test, fuzz)" >&2
+      echo "setup: unknown stage '$stage' (mpi, test, fuzz)" >&2
       exit 2
       ;;
   esac

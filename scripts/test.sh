@@ -7,7 +7,9 @@
 # LORAFED_FUZZ_SECONDS, default 60; skip with LORAFED_SKIP_FUZZ=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test   # the quickstart's packages and Python's torch (tests/python)
+scripts/setup.sh test   # the quickstart's packages, Python's torch (tests/python), Open MPI
+# The mpi transport and its test must build here: no silent skip in CI.
+cmake --preset release -DLORAFED_REQUIRE_MPI=ON >/dev/null
 scripts/build.sh
 # Unit tests run two at a time; integration tests are RUN_SERIAL.
 ctest --preset release --timeout 600 -j2 "$@"

@@ -214,6 +214,8 @@ int main(int argc, char** argv) {
       auto config = load(simulate_options);
       if (!simulate_resume.empty()) config.output_dir = simulate_resume;
       auto summary = lorafed::run_simulation(config, registry, simulate_resume);
+      // Under mpirun only process 0 runs the server and has a summary.
+      if (summary.is_null()) return 0;
       summary["output_dir"] = config.output_dir.string();
       print_summary(summary);
     } else if (*server) {

@@ -65,6 +65,9 @@ class AttributedTransport final : public Transport {
     return std::make_unique<AttributedChannel>(std::move(channel), transport_, who_);
   }
   bool crosses_processes() const override { return transport_->crosses_processes(); }
+  std::optional<ProcessGroup> process_group() override {
+    return attributed(who_, "process_group", [&] { return transport_->process_group(); });
+  }
 
  private:
   std::shared_ptr<Transport> transport_;

@@ -168,8 +168,118 @@ auto while_loaded(const FederationPlugins& plugins, Body&& body) -> decltype(bod
   }
 }
 
+// Serves the federation over `transport` with the broker in this process,
+// or through a separate one (`embedded` false).
+nlohmann::json serve_federation(const FederationConfig& config, const FederationPlugins& plugins,
+                                Transport& transport, const std::filesystem::path& resume_dir,
+                                bool embedded) {
+  auto evaluator = plugins.make_model(server_context(config));
+  plugins.reject_unknown_keys();
+  std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
+  const StopSignal stop;
+  std::unique_ptr<EmbeddedBroker> broker;
+  std::unique_ptr<Channel> channel;
+  if (embedded) {
+    broker = std::make_unique<EmbeddedBroker>(transport, config);
+    channel = transport.connect(broker->server_endpoint(), wire::kServerId);
+  } else {
+    spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
+    channel = transport.connect(config.broker_server_endpoint, wire::kServerId);
+  }
+  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
+}
+
+// Serves `client_indices` over one connection to [transport] endpoint on a
+// pool of `threads` workers, until the federation ends for them.
+ClientOutcome host_clients(const FederationConfig& config, const FederationPlugins& plugins,
+                           Transport& transport, const std::vector<std::int64_t>& client_indices,
+                           std::size_t threads) {
+  std::vector<std::shared_ptr<VirtualClient>> clients;
+  for (const std::int64_t index : client_indices) {
+    clients.push_back(make_client(config, plugins, index));
+    // The first client has read every key a client reads: a typo fails now,
+    // not after thousands of clients were built.
+    if (clients.size() == 1) plugins.reject_unknown_keys();
+  }
+  const StopSignal stop;
+  // One connection for all of them: the broker routes by client id.
+  const std::string name = clients.size() == 1
+                               ? clients.front()->id()
+                               : "clients-" + std::to_string(client_indices.front()) + "-" +
+                                     std::to_string(client_indices.back());
+  std::unique_ptr<Channel> channel = transport.connect(config.endpoint, name);
+  if (clients.size() == 1) {
+    spdlog::info("{} (rank {}) connecting to {}", name, config.client_rank(client_indices.front()),
+                 config.endpoint);
+  } else {
+    spdlog::info("{} clients ({}) on {} threads connecting to {}", clients.size(), name, threads,
+                 config.endpoint);
+  }
+  ClientHost host(std::move(clients), *channel, host_options(config, threads),
+                  RuntimeClock::steady(), &stop.flag());
+  if (host.run()) return ClientOutcome::kShutdown;
+  if (stop.requested()) {
+    spdlog::info("{}: stopped by {}", name, stop.name());
+    return ClientOutcome::kInterrupted;
+  }
+  return host.all_refused() ? ClientOutcome::kRefused : ClientOutcome::kServerSilent;
+}
+
+// `mpirun -n K lorafed simulate`: process 0 runs the server and its broker,
+// the others the virtual clients, dealt round-robin (client i to process
+// 1 + i mod (K - 1)), each on [simulation] threads workers. Only process 0
+// writes the run's output and returns its summary; the others return null.
+nlohmann::json simulate_in_group(const FederationConfig& config, const FederationPlugins& plugins,
+                                 Transport& transport, const std::filesystem::path& resume_dir,
+                                 const ProcessGroup& group) {
+  if (group.size < 2) {
+    throw ConfigError("[transport] name = \"" + config.transport_name +
+                      "\" runs the server and the clients in separate processes: start at least "
+                      "2 (mpirun -n K lorafed simulate, K >= 2)");
+  }
+  if (group.index == 0) {
+    spdlog::info("process 0 of {}: the server; {} clients on the other {}", group.size,
+                 config.num_clients, group.size - 1);
+    return serve_federation(config, plugins, transport, resume_dir, true);
+  }
+  std::vector<std::int64_t> mine;
+  for (std::int64_t index = group.index - 1; index < config.num_clients; index += group.size - 1) {
+    mine.push_back(index);
+  }
+  if (mine.empty()) {
+    spdlog::warn("process {} of {}: no client to host ({} clients)", group.index, group.size,
+                 config.num_clients);
+    return nullptr;
+  }
+  const auto threads =
+      std::min<std::size_t>(static_cast<std::size_t>(config.simulation_threads), mine.size());
+  switch (host_clients(config, plugins, transport, mine, threads)) {
+    case ClientOutcome::kShutdown:
+      return nullptr;
+    case ClientOutcome::kInterrupted:
+      throw Interrupted("process " + std::to_string(group.index) + " (clients)");
+    case ClientOutcome::kServerSilent:
+      throw Error("process " + std::to_string(group.index) + ": the server fell silent");
+    case ClientOutcome::kRefused:
+      throw Error("process " + std::to_string(group.index) + ": the server refused its clients");
+  }
+  return nullptr;
+}
+
+// A transport whose processes start together serves `lorafed simulate` only.
+void require_independent_processes(Transport& transport, const FederationConfig& config) {
+  if (!transport.process_group()) return;
+  throw ConfigError("[transport] name = \"" + config.transport_name +
+                    "\" connects the processes of one launch: run `mpirun -n K lorafed simulate "
+                    "CONFIG`, not a separate server, broker or client");
+}
+
 nlohmann::json simulate(const FederationConfig& config, const FederationPlugins& plugins,
                         const std::filesystem::path& resume_dir) {
+  auto transport = plugins.transport();
+  if (const std::optional<ProcessGroup> group = transport->process_group()) {
+    return simulate_in_group(config, plugins, *transport, resume_dir, *group);
+  }
   auto evaluator = plugins.make_model(server_context(config));
   std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
   std::vector<std::shared_ptr<VirtualClient>> clients;
@@ -186,7 +296,6 @@ nlohmann::json simulate(const FederationConfig& config, const FederationPlugins&
                config.simulation_threads, config.transport_name, config.endpoint);
 
   const StopSignal stop;
-  auto transport = plugins.transport();
   EmbeddedBroker broker(*transport, config);
   std::unique_ptr<Channel> server_channel =
       transport->connect(broker.server_endpoint(), wire::kServerId);
@@ -213,25 +322,14 @@ nlohmann::json serve(const FederationConfig& config, const FederationPlugins& pl
   require_other_processes(*transport, config,
                           "use `lorafed simulate`, or name = \"zmq\" for a server and separate "
                           "clients");
-  auto evaluator = plugins.make_model(server_context(config));
-  plugins.reject_unknown_keys();
-  std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
-  const StopSignal stop;
-  std::unique_ptr<EmbeddedBroker> broker;
-  std::unique_ptr<Channel> channel;
-  if (config.broker_embedded) {
-    broker = std::make_unique<EmbeddedBroker>(*transport, config);
-    channel = transport->connect(broker->server_endpoint(), wire::kServerId);
-  } else {
-    spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
-    channel = transport->connect(config.broker_server_endpoint, wire::kServerId);
-  }
-  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
+  require_independent_processes(*transport, config);
+  return serve_federation(config, plugins, *transport, resume_dir, config.broker_embedded);
 }
 
 void relay(const FederationConfig& config, const FederationPlugins& plugins) {
   auto transport = plugins.transport();
   require_other_processes(*transport, config, "a broker serves other processes; use \"zmq\"");
+  require_independent_processes(*transport, config);
   const StopSignal stop;
   std::unique_ptr<Channel> clients = transport->bind(config.endpoint, Peers::kClients);
   std::unique_ptr<Channel> server = transport->bind(config.broker_server_endpoint, Peers::kServer);
@@ -252,35 +350,11 @@ ClientOutcome take_part(const FederationConfig& config, const FederationPlugins&
     }
   }
   if (client_indices.empty()) throw ConfigError("no client to run");
-  require_other_processes(*plugins.transport(), config,
+  auto transport = plugins.transport();
+  require_other_processes(*transport, config,
                           "a client cannot reach a server in another process; use \"zmq\"");
-  std::vector<std::shared_ptr<VirtualClient>> clients;
-  for (const std::int64_t index : client_indices) {
-    clients.push_back(make_client(config, plugins, index));
-    if (clients.size() == 1) plugins.reject_unknown_keys();
-  }
-  const StopSignal stop;
-  // One connection for all of them: the broker routes by client id.
-  const std::string name = clients.size() == 1
-                               ? clients.front()->id()
-                               : "clients-" + std::to_string(client_indices.front()) + "-" +
-                                     std::to_string(client_indices.back());
-  std::unique_ptr<Channel> channel = plugins.transport()->connect(config.endpoint, name);
-  if (clients.size() == 1) {
-    spdlog::info("{} (rank {}) connecting to {}", name, config.client_rank(client_indices.front()),
-                 config.endpoint);
-  } else {
-    spdlog::info("{} clients ({}) on {} threads connecting to {}", clients.size(), name, threads,
-                 config.endpoint);
-  }
-  ClientHost host(std::move(clients), *channel, host_options(config, threads),
-                  RuntimeClock::steady(), &stop.flag());
-  if (host.run()) return ClientOutcome::kShutdown;
-  if (stop.requested()) {
-    spdlog::info("{}: stopped by {}", name, stop.name());
-    return ClientOutcome::kInterrupted;
-  }
-  return host.all_refused() ? ClientOutcome::kRefused : ClientOutcome::kServerSilent;
+  require_independent_processes(*transport, config);
+  return host_clients(config, plugins, *transport, client_indices, threads);
 }
 
 }  // namespace

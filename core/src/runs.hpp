@@ -14,7 +14,9 @@ namespace lorafed {
 // `lorafed simulate`: the server, the broker and every client in this
 // process, clients on a pool of [simulation] threads, over the configured
 // transport. With `resume_dir`, continues the run whose output folder it is
-// after its last checkpointed round.
+// after its last checkpointed round. Over a transport whose processes a
+// launcher started together (mpi), this process plays its part: process 0
+// the server (returning the summary), the others clients (returning null).
 nlohmann::json run_simulation(const FederationConfig& config, const PluginRegistry& registry,
                               const std::filesystem::path& resume_dir = {});
 

@@ -43,6 +43,14 @@ struct Message {
 // authenticates admits only the keys configured for that side.
 enum class Peers : std::uint8_t { kClients, kServer };
 
+// The processes a launcher started together (`mpirun -n K`), of which this
+// one is `index` (0-based). `lorafed simulate` runs the server in process 0
+// and deals the virtual clients to the others.
+struct ProcessGroup {
+  int index = 0;
+  int size = 1;
+};
+
 // One end of a connection. Used by one thread at a time.
 class LORAFED_API Channel {
  public:
@@ -70,6 +78,11 @@ class LORAFED_API Transport {
   // False when channels reach only this process (inproc): such a transport
   // serves `lorafed simulate`, not a server and clients in other processes.
   virtual bool crosses_processes() const = 0;
+  // The group when this transport connects processes that a launcher
+  // started together, which then exist only together: no `lorafed server`,
+  // `client` or `broker` over it. The default (nullopt) is a transport
+  // whose processes start on their own (zmq) or that stays in one (inproc).
+  virtual std::optional<ProcessGroup> process_group();
 };
 
 }  // namespace lorafed
