@@ -115,6 +115,15 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
   if (config.reconnect_backoff_max_s < config.reconnect_backoff_s) {
     throw_config_error(client, "reconnect_backoff_max_s", "must be at least reconnect_backoff_s");
   }
+  const auto models = client.get<std::string>("models", "resident");
+  if (models != "resident" && models != "on_demand") {
+    throw_config_error(client, "models",
+                       "is \"resident\" or \"on_demand\", got \"" + models + "\"");
+  }
+  config.models_on_demand = models == "on_demand";
+  config.state_memory_mb =
+      integer(client, "state_memory_mb", config.state_memory_mb, 0, std::int64_t{1} << 30);
+  config.state_dir = client.get<std::string>("state_dir", "");
 
   const ConfigTable broker = doc.section("broker");
   config.broker_embedded = broker.get<bool>("embedded", config.broker_embedded);

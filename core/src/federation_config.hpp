@@ -55,6 +55,14 @@ struct FederationConfig {
   double server_silence_timeout_s = 600;
   double reconnect_backoff_s = 0.5;
   double reconnect_backoff_max_s = 10;
+  // "resident": every virtual client keeps its model backend for the whole
+  // run; "on_demand": a backend exists only while its client works, and
+  // what it carries between rounds waits in a ClientStateStore, which
+  // keeps up to state_memory_mb in memory and spills the rest to a folder
+  // under state_dir (empty: the system's temporary folder).
+  bool models_on_demand = false;
+  std::int64_t state_memory_mb = 1024;
+  std::filesystem::path state_dir;
 
   // [broker] (docs/deployment.md)
   bool broker_embedded = true;  // false: connect to a `lorafed broker` at broker_server_endpoint

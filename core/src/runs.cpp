@@ -4,9 +4,13 @@
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
+
 #include <csignal>
+#include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "lorafed/error.hpp"
@@ -27,19 +31,58 @@ ModelContext server_context(const FederationConfig& config) {
   return ModelContext{ModelContext::Role::kServer, -1, config.num_clients, config.seed};
 }
 
-std::shared_ptr<VirtualClient> make_client(const FederationConfig& config,
-                                           const FederationPlugins& plugins, std::int64_t index) {
-  VirtualClient::Options options;
-  options.id = FederationConfig::client_id(index);
-  options.index = index;
-  options.rank = config.client_rank(index);
-  options.seed = config.seed;
-  options.train = config.train;
-  auto model = plugins.make_model(
-      ModelContext{ModelContext::Role::kClient, index, config.num_clients, config.seed});
-  return std::make_shared<VirtualClient>(std::move(options), std::move(model),
-                                         plugins.make_client_procedure());
-}
+// Makes the virtual clients a process hosts. Resident clients each get
+// their backend now; on-demand ones (`[client] models = "on_demand"`) share
+// one state store, and their backends are made one at a time (a factory
+// reads its configuration table, which is not thread-safe).
+class ClientMaker {
+ public:
+  ClientMaker(const FederationConfig& config, const FederationPlugins& plugins)
+      : config_(config), plugins_(plugins) {
+    if (!config.models_on_demand) return;
+    const std::filesystem::path root =
+        config.state_dir.empty() ? std::filesystem::temp_directory_path() : config.state_dir;
+    const std::filesystem::path dir = root / ("lorafed-client-state-" + std::to_string(::getpid()));
+    const auto budget = static_cast<std::size_t>(config.state_memory_mb) << 20;
+    states_ = std::make_shared<ClientStateStore>(budget, dir);
+    // Model plugins cache what their instances share (the base, the
+    // dataset, the partition) while one instance holds it: this one does,
+    // for as long as any on-demand client lives, so it is loaded once.
+    anchor_ = plugins.make_model(
+        ModelContext{ModelContext::Role::kClient, 0, config.num_clients, config.seed});
+    spdlog::info("client models on demand: state kept in memory up to {} MiB, then in {}",
+                 config.state_memory_mb, dir.string());
+  }
+
+  std::shared_ptr<VirtualClient> make(std::int64_t index) const {
+    VirtualClient::Options options;
+    options.id = FederationConfig::client_id(index);
+    options.index = index;
+    options.rank = config_.client_rank(index);
+    options.seed = config_.seed;
+    options.train = config_.train;
+    const ModelContext context{ModelContext::Role::kClient, index, config_.num_clients,
+                               config_.seed};
+    if (!states_) {
+      return std::make_shared<VirtualClient>(std::move(options), plugins_.make_model(context),
+                                             plugins_.make_client_procedure());
+    }
+    VirtualClient::ModelMaker make_model = [plugins = &plugins_, mutex = making_, anchor = anchor_,
+                                            context] {
+      std::lock_guard lock(*mutex);
+      return plugins->make_model(context);
+    };
+    return std::make_shared<VirtualClient>(std::move(options), std::move(make_model), states_,
+                                           plugins_.make_client_procedure());
+  }
+
+ private:
+  const FederationConfig& config_;
+  const FederationPlugins& plugins_;
+  std::shared_ptr<ClientStateStore> states_;
+  std::shared_ptr<ModelBackend> anchor_;
+  std::shared_ptr<std::mutex> making_ = std::make_shared<std::mutex>();
+};
 
 ClientHost::Options host_options(const FederationConfig& config, std::size_t threads) {
   ClientHost::Options options;
@@ -194,9 +237,10 @@ nlohmann::json serve_federation(const FederationConfig& config, const Federation
 ClientOutcome host_clients(const FederationConfig& config, const FederationPlugins& plugins,
                            Transport& transport, const std::vector<std::int64_t>& client_indices,
                            std::size_t threads) {
+  const ClientMaker maker(config, plugins);
   std::vector<std::shared_ptr<VirtualClient>> clients;
   for (const std::int64_t index : client_indices) {
-    clients.push_back(make_client(config, plugins, index));
+    clients.push_back(maker.make(index));
     // The first client has read every key a client reads: a typo fails now,
     // not after thousands of clients were built.
     if (clients.size() == 1) plugins.reject_unknown_keys();
@@ -282,10 +326,11 @@ nlohmann::json simulate(const FederationConfig& config, const FederationPlugins&
   }
   auto evaluator = plugins.make_model(server_context(config));
   std::optional<Checkpoint> checkpoint = read_checkpoint(resume_dir, config, evaluator->spec());
+  const ClientMaker maker(config, plugins);
   std::vector<std::shared_ptr<VirtualClient>> clients;
   const auto started = std::chrono::steady_clock::now();
   for (std::int64_t index = 0; index < config.num_clients; ++index) {
-    clients.push_back(make_client(config, plugins, index));
+    clients.push_back(maker.make(index));
     // The first client has read every key a client reads: a typo fails now,
     // not after thousands of clients were built.
     if (index == 0) plugins.reject_unknown_keys();

@@ -408,6 +408,24 @@ TEST_CASE("the gpt backend loads a checkpoint, names PEFT modules and trains the
                     Catch::Contains("names no module: 'q_proj'"));
   CHECK_THROWS_WITH(make("tasks = [\"add\", \"divide\"]", ModelContext::Role::kServer),
                     Catch::Contains("unknown task 'divide'"));
+
+  // Its state after a merge rebuilds it: a fresh backend with the state
+  // loaded answers as this one does ([client] models = "on_demand").
+  auto merging = make("", ModelContext::Role::kClient);
+  CHECK(merging->client_state().empty());
+  const Adapter merged = nonzero_adapter(merging->spec(), 2);
+  merging->merge_adapter(merged);
+  const NamedTensors state = merging->client_state();
+  CHECK(state.size() == random_weights(shape, 7).size());
+  auto rebuilt = make("", ModelContext::Role::kClient);
+  const double fresh_loss = rebuilt->evaluate().loss;
+  rebuilt->load_client_state(state);
+  CHECK(rebuilt->evaluate().loss == merging->evaluate().loss);
+  CHECK(rebuilt->evaluate().loss != fresh_loss);
+  NamedTensors missing = state;
+  missing.erase(missing.begin());
+  CHECK_THROWS_WITH(make("", ModelContext::Role::kClient)->load_client_state(missing),
+                    Catch::Contains("gpt model: client state") && Catch::Contains("missing"));
 }
 
 namespace {

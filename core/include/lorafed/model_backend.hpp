@@ -91,6 +91,19 @@ class LORAFED_API ModelBackend {
   // parameters of the spec). The default throws: the model shares nothing.
   virtual void load_local_parameters(const NamedTensors& parameters);
 
+  // What this instance carries from one instruction to the next that a
+  // freshly made one for the same client lacks, by name, as detached
+  // copies: the base as merge_adapter left it, local parameters that
+  // training kLocal or kAll changed. Empty while it is as made. After
+  // load_client_state(client_state()) a fresh instance behaves as this one,
+  // so a client's backend need exist only while it works ([client] models =
+  // "on_demand", docs/configuration.md). The defaults are local_parameters()
+  // and load_local_parameters(): right for a backend whose only such state
+  // is its local parameters. A backend whose merge_adapter changes weights
+  // that local_parameters() leaves out must override both.
+  virtual NamedTensors client_state() const;
+  virtual void load_client_state(const NamedTensors& state);
+
   // Writes the frozen base model — as created, never one changed by
   // merge_adapter or by training kLocal — into `directory` as a folder that
   // transformers' from_pretrained loads (config.json naming the architecture,

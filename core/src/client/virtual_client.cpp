@@ -15,15 +15,74 @@ VirtualClient::VirtualClient(Options options, std::shared_ptr<ModelBackend> mode
     : options_(std::move(options)),
       model_(std::move(model)),
       procedure_(std::move(procedure)),
-      spec_(model_->spec()) {}
+      spec_(model_->spec()),
+      num_train_examples_(model_->num_train_examples()) {}
+
+VirtualClient::VirtualClient(Options options, ModelMaker make_model,
+                             std::shared_ptr<ClientStateStore> states,
+                             std::shared_ptr<ClientProcedure> procedure)
+    : options_(std::move(options)),
+      make_model_(std::move(make_model)),
+      states_(std::move(states)),
+      procedure_(std::move(procedure)) {
+  const std::shared_ptr<ModelBackend> model = make_model_();
+  spec_ = model->spec();
+  num_train_examples_ = model->num_train_examples();
+}
 
 wire::Envelope VirtualClient::registration() const {
-  return wire::Envelope{
-      0,
-      options_.id,
-      wire::kServerId,
-      wire::RegisterBody{options_.rank, spec_.model_id, model_->num_train_examples()},
-      {}};
+  return wire::Envelope{0,
+                        options_.id,
+                        wire::kServerId,
+                        wire::RegisterBody{options_.rank, spec_.model_id, num_train_examples_},
+                        {}};
+}
+
+namespace {
+
+// What an on-demand client keeps between instructions: its backend's state
+// ("model." names) and the adapter installed in it ("adapter." names and
+// its alpha), which a personalised procedure evaluates as it trained it.
+constexpr std::string_view kModelPrefix = "model.";
+constexpr std::string_view kAdapterPrefix = "adapter.";
+constexpr const char* kAdapterAlpha = "adapter_alpha";
+
+NamedTensors state_of(const ModelBackend& model) {
+  NamedTensors state;
+  for (auto& [name, tensor] : model.client_state()) {
+    state.emplace(std::string(kModelPrefix) + name, tensor);
+  }
+  const Adapter adapter = model.adapter();
+  if (!adapter.layers.empty()) {
+    for (auto& [name, tensor] : to_named_tensors(adapter)) {
+      state.emplace(std::string(kAdapterPrefix) + name, tensor);
+    }
+    state.emplace(kAdapterAlpha, at::scalar_tensor(adapter.alpha, at::kDouble));
+  }
+  return state;
+}
+
+void restore(ModelBackend& model, const NamedTensors& state) {
+  NamedTensors own, factors;
+  for (const auto& [name, tensor] : state) {
+    if (name.starts_with(kModelPrefix)) own.emplace(name.substr(kModelPrefix.size()), tensor);
+    if (name.starts_with(kAdapterPrefix))
+      factors.emplace(name.substr(kAdapterPrefix.size()), tensor);
+  }
+  model.load_client_state(own);
+  if (!factors.empty()) {
+    model.install_adapter(
+        adapter_from_named_tensors(factors, state.at(kAdapterAlpha).item<double>()));
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<ModelBackend> VirtualClient::model_for_instruction() {
+  if (model_) return model_;
+  std::shared_ptr<ModelBackend> model = make_model_();
+  if (std::optional<NamedTensors> state = states_->get(options_.index)) restore(*model, *state);
+  return model;
 }
 
 wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
@@ -37,11 +96,15 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
       derive_seed(options_.seed, {static_cast<std::uint64_t>(options_.index), instruction.round});
   context.train = options_.train;
   try {
-    if (std::holds_alternative<wire::FitInsBody>(instruction.body))
-      return fit(instruction, context);
-    if (std::holds_alternative<wire::EvaluateInsBody>(instruction.body))
-      return evaluate(instruction, context);
-    throw Error(std::string("cannot handle ") + wire::body_name(instruction.body));
+    const bool fits = std::holds_alternative<wire::FitInsBody>(instruction.body);
+    if (!fits && !std::holds_alternative<wire::EvaluateInsBody>(instruction.body)) {
+      throw Error(std::string("cannot handle ") + wire::body_name(instruction.body));
+    }
+    const std::shared_ptr<ModelBackend> model = model_for_instruction();
+    wire::Envelope reply =
+        fits ? fit(*model, instruction, context) : evaluate(*model, instruction, context);
+    if (!model_) states_->put(options_.index, state_of(*model));
+    return reply;
   } catch (const std::exception& error) {
     spdlog::error("{}: round {}: {}", options_.id, instruction.round, error.what());
     return wire::Envelope{instruction.round,
@@ -52,7 +115,8 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
   }
 }
 
-wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const ClientContext& context) {
+wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& instruction,
+                                  const ClientContext& context) {
   const auto& body = std::get<wire::FitInsBody>(instruction.body);
   NamedTensors own = instruction.tensors;
   NamedTensors merge = wire::take_prefixed(own, wire::kMergePrefix);
@@ -68,7 +132,7 @@ wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const Clien
   validate_shared_parameters(parameters, spec_);
   fit_instruction.parameters = std::move(parameters);
   const auto started = std::chrono::steady_clock::now();
-  FitOutcome outcome = procedure_->fit(*model_, fit_instruction, context);
+  FitOutcome outcome = procedure_->fit(model, fit_instruction, context);
   outcome.metrics["fit_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   NamedTensors tensors = to_named_tensors(outcome.adapter);
@@ -81,7 +145,7 @@ wire::Envelope VirtualClient::fit(const wire::Envelope& instruction, const Clien
       std::move(tensors)};
 }
 
-wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction,
+wire::Envelope VirtualClient::evaluate(ModelBackend& model, const wire::Envelope& instruction,
                                        const ClientContext& context) {
   const auto& body = std::get<wire::EvaluateInsBody>(instruction.body);
   Adapter adapter = adapter_from_named_tensors(instruction.tensors, body.alpha);
@@ -89,7 +153,7 @@ wire::Envelope VirtualClient::evaluate(const wire::Envelope& instruction,
   // (FLoRA sends the stacks a client has not merged yet).
   validate_adapter(adapter, spec_, INT64_MAX);
   EvaluateOutcome outcome = procedure_->evaluate(
-      *model_, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
+      model, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
   return wire::Envelope{
       instruction.round,
       options_.id,

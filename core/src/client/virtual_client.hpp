@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -8,6 +9,7 @@
 #include "lorafed/client_procedure.hpp"
 #include "lorafed/model_backend.hpp"
 #include "lorafed/train_options.hpp"
+#include "src/client/client_state_store.hpp"
 #include "src/wire/messages.hpp"
 
 namespace lorafed {
@@ -25,7 +27,17 @@ class VirtualClient {
     TrainOptions train;
   };
 
+  // A resident client: `model` lives as long as the client.
   VirtualClient(Options options, std::shared_ptr<ModelBackend> model,
+                std::shared_ptr<ClientProcedure> procedure);
+
+  // An on-demand client: its backend exists only while it handles an
+  // instruction. `make_model` makes it (from any worker thread); what it
+  // carries to the next instruction (ModelBackend::client_state) waits in
+  // `states`, and is replaced only when an instruction succeeds. Made once
+  // here, to learn the spec and the number of training examples.
+  using ModelMaker = std::function<std::shared_ptr<ModelBackend>()>;
+  VirtualClient(Options options, ModelMaker make_model, std::shared_ptr<ClientStateStore> states,
                 std::shared_ptr<ClientProcedure> procedure);
 
   const std::string& id() const { return options_.id; }
@@ -35,13 +47,21 @@ class VirtualClient {
   wire::Envelope handle(const wire::Envelope& instruction);
 
  private:
-  wire::Envelope fit(const wire::Envelope& instruction, const ClientContext& context);
-  wire::Envelope evaluate(const wire::Envelope& instruction, const ClientContext& context);
+  wire::Envelope fit(ModelBackend& model, const wire::Envelope& instruction,
+                     const ClientContext& context);
+  wire::Envelope evaluate(ModelBackend& model, const wire::Envelope& instruction,
+                          const ClientContext& context);
+  // The backend for one instruction: the resident one, or a new one with
+  // the client's state loaded.
+  std::shared_ptr<ModelBackend> model_for_instruction();
 
   Options options_;
-  std::shared_ptr<ModelBackend> model_;
+  std::shared_ptr<ModelBackend> model_;  // resident clients only
+  ModelMaker make_model_;                // on-demand clients only
+  std::shared_ptr<ClientStateStore> states_;
   std::shared_ptr<ClientProcedure> procedure_;
   ModelSpec spec_;
+  std::int64_t num_train_examples_ = 0;
   std::mutex busy_;
 };
 

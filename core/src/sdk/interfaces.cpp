@@ -36,6 +36,14 @@ void ModelBackend::load_local_parameters(const NamedTensors& parameters) {
               parameters.begin()->first + "'); use a model that lists shared_parameters");
 }
 
+NamedTensors ModelBackend::client_state() const {
+  return local_parameters();
+}
+
+void ModelBackend::load_client_state(const NamedTensors& state) {
+  load_local_parameters(state);
+}
+
 std::optional<HfBaseModel> ModelBackend::write_hf_base(const std::filesystem::path&) const {
   return std::nullopt;
 }

@@ -41,6 +41,17 @@ class GptBackend final : public ModelBackend {
   }
   void merge_adapter(const Adapter& adapter) override { network_.merge_into_base(adapter); }
 
+  // Every base tensor once merging or training changed one of them.
+  NamedTensors client_state() const override {
+    if (!network_.base_changed()) return {};
+    NamedTensors state;
+    for (const auto& [name, tensor] : network_.base_weights()) state[name] = tensor.clone();
+    return state;
+  }
+  void load_client_state(const NamedTensors& state) override {
+    if (!state.empty()) network_.load_base(state);
+  }
+
   // Next-token cross-entropy on the answers (the prompt is not a target).
   TrainReport train(ParameterGroup group, const TrainOptions& options,
                     std::uint64_t seed) override {

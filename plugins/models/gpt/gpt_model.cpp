@@ -86,6 +86,7 @@ void LoraGpt::merge_into_base(const Adapter& adapter) {
     torch::Tensor& w = weights_.at(name + ".weight");
     // A new tensor: the old one may be the base shared with other clients.
     w = w.detach() + delta.t();
+    base_changed_ = true;
   }
 }
 
@@ -106,7 +107,15 @@ std::vector<torch::Tensor> LoraGpt::local_parameters() {
     parameters.push_back(tensor.requires_grad_(true));
   }
   owns_base_ = true;
+  base_changed_ = true;
   return parameters;
+}
+
+void LoraGpt::load_base(const NamedTensors& weights) {
+  require_same_layout(base_weights(), weights, "gpt model: client state");
+  for (auto& [name, tensor] : weights_) tensor = weights.at(name).detach().clone();
+  owns_base_ = true;
+  base_changed_ = true;
 }
 
 NamedTensors LoraGpt::base_weights() const {

@@ -39,6 +39,12 @@ class LoraGpt {
   // is never changed.
   std::vector<torch::Tensor> local_parameters();
   NamedTensors base_weights() const;  // checkpoint_layout() names, detached
+  // True once merge_into_base or local_parameters (training) may have
+  // changed the base from the one it was made with.
+  bool base_changed() const { return base_changed_; }
+  // Makes copies of `weights` (base_weights() names, every one, same
+  // shapes) this model's own base.
+  void load_base(const NamedTensors& weights);
 
   // tokens: batch × length (int64, length ≤ context) → logits batch × length × vocab.
   torch::Tensor forward(const torch::Tensor& tokens) const;
@@ -59,6 +65,7 @@ class LoraGpt {
   std::map<std::string, Projection> projections_;  // every block projection
   double alpha_ = 16;
   bool owns_base_ = false;
+  bool base_changed_ = false;
 };
 
 }  // namespace lorafed::gpt

@@ -39,8 +39,8 @@ class LinearBackend final : public ModelBackend {
     merged_ = torch::Tensor();
   }
   Adapter adapter() const override {
-    if (!a_.defined()) throw Error("linear model: no adapter installed");
     Adapter adapter;
+    if (!a_.defined()) return adapter;  // none installed: no layers
     adapter.alpha = scale_ * static_cast<double>(a_.size(0));
     adapter.layers[kLayer] = LoraFactors{a_.detach().clone(), b_.detach().clone()};
     return adapter;
@@ -52,6 +52,19 @@ class LinearBackend final : public ModelBackend {
   }
   void merge_adapter(const Adapter& adapter) override {
     weight_ = weight_ + adapter.dense_delta().at(kLayer);
+    merged_into_weight_ = true;
+  }
+
+  // The weight once merge_adapter changed it (only the adapter trains).
+  NamedTensors client_state() const override {
+    if (!merged_into_weight_) return {};
+    return {{kLayer, weight_.clone()}};
+  }
+  void load_client_state(const NamedTensors& state) override {
+    if (state.empty()) return;
+    require_same_layout({{kLayer, weight_}}, state, "linear model: client state");
+    weight_ = state.at(kLayer).clone();
+    merged_into_weight_ = true;
   }
 
   TrainReport train(ParameterGroup group, const TrainOptions& options,
@@ -139,6 +152,7 @@ class LinearBackend final : public ModelBackend {
 
   linear::Task task_;
   torch::Tensor weight_;  // W0 plus anything merged (FLoRA)
+  bool merged_into_weight_ = false;
   torch::Tensor merged_;  // weight_ + a global delta, for evaluation
   torch::Tensor a_, b_;
   double scale_ = 1.0;

@@ -76,6 +76,7 @@ void LoraMlp::merge_into_base(const Adapter& adapter) {
     if (found == delta.end()) continue;
     // A new tensor: the old one may be the base shared with other clients.
     layer.weight = layer.weight.detach() + found->second;
+    base_changed_ = true;
   }
 }
 
@@ -100,6 +101,7 @@ std::vector<torch::Tensor> LoraMlp::local_parameters() {
     parameters.push_back(layer.bias.requires_grad_(true));
   }
   owns_base_ = true;
+  base_changed_ = true;
   return parameters;
 }
 
@@ -110,6 +112,16 @@ NamedTensors LoraMlp::base_weights() const {
     weights[layer.name + ".bias"] = layer.bias.detach();
   }
   return weights;
+}
+
+void LoraMlp::load_base(const NamedTensors& weights) {
+  require_same_layout(base_weights(), weights, "mlp model: client state");
+  for (Layer& layer : layers_) {
+    layer.weight = weights.at(layer.name + ".weight").detach().clone();
+    layer.bias = weights.at(layer.name + ".bias").detach().clone();
+  }
+  owns_base_ = true;
+  base_changed_ = true;
 }
 
 torch::Tensor LoraMlp::forward(const torch::Tensor& input) const {

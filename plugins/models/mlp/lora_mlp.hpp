@@ -43,6 +43,12 @@ class LoraMlp {
 
   // "<layer>.weight" and "<layer>.bias" of every layer, detached.
   NamedTensors base_weights() const;
+  // True once merge_into_base or local_parameters (training) may have
+  // changed the base weights from those it was made with.
+  bool base_changed() const { return base_changed_; }
+  // Makes copies of `weights` (base_weights() names, every one, same
+  // shapes) this network's own base.
+  void load_base(const NamedTensors& weights);
 
   torch::Tensor forward(const torch::Tensor& input) const;  // logits
 
@@ -51,6 +57,7 @@ class LoraMlp {
   std::vector<std::string> targets_;
   double alpha_ = 16;
   bool owns_base_ = false;
+  bool base_changed_ = false;
 };
 
 }  // namespace lorafed::mlp

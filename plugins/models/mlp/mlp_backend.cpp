@@ -38,6 +38,18 @@ class MlpBackend final : public ModelBackend {
   }
   void merge_adapter(const Adapter& adapter) override { network_.merge_into_base(adapter); }
 
+  // The weights and biases once merging or training changed them: the
+  // model has no local parameters apart from its base.
+  NamedTensors client_state() const override {
+    if (!network_.base_changed()) return {};
+    NamedTensors state;
+    for (const auto& [name, tensor] : network_.base_weights()) state[name] = tensor.clone();
+    return state;
+  }
+  void load_client_state(const NamedTensors& state) override {
+    if (!state.empty()) network_.load_base(state);
+  }
+
   TrainReport train(ParameterGroup group, const TrainOptions& options,
                     std::uint64_t seed) override {
     if (num_train_examples() == 0)
