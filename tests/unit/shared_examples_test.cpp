@@ -5,6 +5,7 @@
 
 #include "lorafed/classifier_training.hpp"
 #include "lorafed/data/fashion_mnist.hpp"
+#include "plugins/models/cnnzoo/zoo_data.hpp"
 
 using lorafed::data::Examples;
 
@@ -61,4 +62,23 @@ TEST_CASE("Examples given as rows behave as the same examples copied out") {
   CHECK(seen_rows == seen_copied);
   CHECK(at::equal(weight_rows, weight_copied));
   CHECK(loss_rows == loss_copied);
+}
+
+TEST_CASE("cnnzoo clients hold their partitions as rows of one shared copy") {
+  lorafed::cnnzoo::DataOptions options;
+  options.data_dir = lorafed::data::kFashionMnistDir;
+  const auto client = [&](std::int64_t index) {
+    return lorafed::cnnzoo::load_client_data(
+        options, lorafed::ModelContext{lorafed::ModelContext::Role::kClient, index, 4, 3});
+  };
+  const lorafed::cnnzoo::ClientData first = client(0);
+  const lorafed::cnnzoo::ClientData second = client(1);
+  CHECK(first.train.inputs.data_ptr() == second.train.inputs.data_ptr());
+  CHECK(first.test.inputs.data_ptr() == second.test.inputs.data_ptr());
+  CHECK(first.train.inputs.size(0) == 60000);
+  CHECK(first.train.size() == options.max_train_examples);
+  CHECK_FALSE(at::equal(first.train.rows, second.train.rows));
+  // Two classes per client: its examples are of two labels only.
+  const at::Tensor labels = first.train.batch(at::arange(first.train.size(), at::kLong)).labels;
+  CHECK(std::get<0>(at::_unique(labels)).numel() == 2);
 }

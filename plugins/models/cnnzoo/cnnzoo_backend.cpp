@@ -35,9 +35,7 @@ class CnnZooBackend final : public ModelBackend {
         eval_batch_size_(eval_batch_size) {}
 
   ModelSpec spec() const override { return zoo_spec(); }
-  std::int64_t num_train_examples() const override {
-    return data_ ? data_->train.labels.size(0) : 0;
-  }
+  std::int64_t num_train_examples() const override { return data_ ? data_->train.size() : 0; }
 
   void install_adapter(const Adapter& adapter) override { network_.install_adapter(adapter); }
   Adapter adapter() const override { return network_.adapter(); }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "lorafed/data/examples.hpp"
@@ -19,10 +20,13 @@ struct DataOptions {
 };
 
 // A client's training partition and its test split, which has the same
-// label mix (personalised evaluation). Seeded by the run's seed.
+// label mix (personalised evaluation). Seeded by the run's seed. Both are
+// rows of the process's one copy of Fashion-MNIST's features
+// (data::Examples::rows), which `source` keeps alive.
 struct ClientData {
   data::Examples train;
   data::Examples test;
+  std::shared_ptr<const void> source;
 };
 ClientData load_client_data(const DataOptions& options, const ModelContext& context);
 
