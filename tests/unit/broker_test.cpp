@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "src/broker/broker.hpp"
 #include "unit/runtime_fakes.hpp"
 
@@ -151,6 +153,46 @@ TEST_CASE("broker: liveness is its own judgement", "[broker]") {
   const auto delivered = rig.clients.take_sent();
   CHECK(of_kind(delivered, wire::BodyKind::kFitIns).empty());
   CHECK(of_kind(delivered, wire::BodyKind::kShutdown).size() == 1);
+}
+
+TEST_CASE("broker: one client's messages keep alive the others on its connection and key only",
+          "[broker]") {
+  BrokerRig rig;
+  rig.server_says_hello();
+  // A host serving client-0 and client-1 on one connection under key "host";
+  // client-2 on a connection of its own under the same key; client-3 on the
+  // host's connection name but under another key.
+  for (const std::string id : {"client-0", "client-1"}) {
+    rig.clients.push(from_client(id, registration()), "host-connection", "host");
+  }
+  rig.clients.push(from_client("client-2", registration()), "other-connection", "host");
+  rig.clients.push(from_client("client-3", registration()), "host-connection", "intruder");
+  rig.drain();
+  rig.server.take_sent();
+  // Only client-0 heartbeats, on the host's connection under the host's key.
+  for (int second = 0; second < 7; ++second) {
+    rig.clock.advance(1s);
+    rig.clients.push(from_client("client-0", wire::HeartbeatBody{}), "host-connection", "host");
+    rig.server.push(wire::Envelope{0, wire::kServerId, wire::kServerId, wire::HeartbeatBody{}, {}},
+                    "server");
+    rig.broker.poll(0ms);
+  }
+  std::set<std::string> lost;
+  for (const auto& notice : of_kind(rig.server.take_sent(), wire::BodyKind::kError)) {
+    CHECK(std::get<wire::ErrorBody>(notice.body).code == wire::ErrorCode::kDisconnected);
+    lost.insert(notice.sender);
+  }
+  CHECK(lost == std::set<std::string>{"client-2", "client-3"});
+  // The connection falls silent: both of its clients are lost with it.
+  rig.clock.advance(6s);
+  rig.server.push(wire::Envelope{0, wire::kServerId, wire::kServerId, wire::HeartbeatBody{}, {}},
+                  "server");
+  rig.broker.poll(0ms);
+  lost.clear();
+  for (const auto& notice : of_kind(rig.server.take_sent(), wire::BodyKind::kError)) {
+    lost.insert(notice.sender);
+  }
+  CHECK(lost == std::set<std::string>{"client-0", "client-1"});
 }
 
 TEST_CASE("broker: one server, and a second is refused while the first is alive", "[broker]") {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 
 #include "lorafed/adapter.hpp"
 #include "src/client/client_host.hpp"
@@ -193,4 +194,51 @@ TEST_CASE("client host: a refusal or the stop flag ends the run", "[client_host]
     CHECK_FALSE(host.all_refused());
     CHECK(rig.clock.now() - ManualClock().now() < 3s);
   }
+}
+
+TEST_CASE("client host: one heartbeat for all its clients, all register again when one is lost",
+          "[client_host]") {
+  HostRig rig;
+  std::vector<std::shared_ptr<VirtualClient>> clients;
+  for (int k = 0; k < 3; ++k) {
+    VirtualClient::Options client{"client-" + std::to_string(k), k, 2, 1, {}};
+    clients.push_back(
+        std::make_shared<VirtualClient>(client, std::make_shared<StillModel>(), rig.procedure));
+  }
+  const auto started = rig.clock.now();
+  bool told = false;
+  int answered = 0;
+  ScriptedChannel channel(
+      rig.clock, [&](const std::vector<wire::Envelope>& sent) -> std::optional<wire::Envelope> {
+        const auto elapsed = rig.clock.now() - started;
+        // At 3.5 s the broker says it lost client-0 (the one that heartbeats).
+        if (elapsed > 3500ms && !told) {
+          told = true;
+          return to_client("client-0", wire::ErrorBody{wire::ErrorCode::kNotRegistered, "lost"});
+        }
+        if (elapsed > 6s) return to_client("client-0", wire::ShutdownBody{"done"});
+        // The broker answers every heartbeat, so the host never falls back to
+        // reconnecting.
+        if (count(sent, wire::BodyKind::kHeartbeat) > answered) {
+          ++answered;
+          return to_client("client-0", wire::HeartbeatBody{});
+        }
+        return std::nullopt;
+      });
+  ClientHost host(std::move(clients), channel, options(), rig.clock);
+  CHECK(host.run());
+  std::map<std::string, int> heartbeats, registrations;
+  for (const wire::Envelope& envelope : channel.sent) {
+    if (wire::kind_of(envelope.body) == wire::BodyKind::kHeartbeat) ++heartbeats[envelope.sender];
+    if (wire::kind_of(envelope.body) == wire::BodyKind::kRegister) {
+      ++registrations[envelope.sender];
+    }
+  }
+  // About one heartbeat a second for the connection, all from one client.
+  CHECK(heartbeats.size() == 1);
+  CHECK(heartbeats["client-0"] >= 5);
+  CHECK(heartbeats["client-0"] <= 7);
+  // Each registered at the start and again after the broker lost client-0.
+  CHECK(registrations ==
+        std::map<std::string, int>{{"client-0", 2}, {"client-1", 2}, {"client-2", 2}});
 }

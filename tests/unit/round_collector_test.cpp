@@ -66,6 +66,18 @@ TEST_CASE("roster: every number in a registration is bounded before use", "[rost
   CHECK_THAT(refusal(roster, "client-77", 4), Catch::Contains("not one of this federation's 3"));
   CHECK_THAT(refusal(roster, "client-1", 4, 10, "gpt"), Catch::Contains("is not the server's"));
   CHECK(roster.alive_ids() == std::vector<std::string>{"client-0"});
+  CHECK(roster.alive_count() == 1);
+  // The count follows losses and returns, and a second registration of a
+  // live client does not count it twice.
+  CHECK(refusal(roster, "client-0", 4).empty());
+  CHECK(roster.alive_count() == 1);
+  CHECK(roster.mark_lost("client-0"));
+  CHECK(roster.mark_lost("client-0"));
+  CHECK(roster.alive_count() == 0);
+  CHECK(refusal(roster, "client-0", 4).empty());
+  CHECK(refusal(roster, "client-1", 4).empty());
+  CHECK(roster.alive_count() == 2);
+  CHECK(roster.alive_ids().size() == roster.alive_count());
 }
 
 TEST_CASE("roster: a refused registration is answered and the others go on", "[roster]") {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "src/wire/codec.hpp"
@@ -164,6 +165,7 @@ void Broker::from_client(Message message, TimePoint now) {
   route->peer = message.peer;
   route->last_heard = now;
   route->alive = true;
+  connections_heard_[{message.peer, message.authenticated_as}] = now;
 
   if (registering) {
     spdlog::info("broker: {} registered{}", id, route->registration ? " again" : "");
@@ -253,10 +255,18 @@ void Broker::from_server(Message message, TimePoint now) {
 void Broker::tick(TimePoint now) {
   if (now < next_tick_) return;
   next_tick_ = now + options_.heartbeat_interval;
+  std::erase_if(connections_heard_, [&](const auto& connection) {
+    return now - connection.second > options_.heartbeat_timeout;
+  });
   std::set<std::string> live_peers;
   for (auto& [id, route] : routes_) {
     if (!route.alive) continue;
-    if (now - route.last_heard > options_.heartbeat_timeout) {
+    TimePoint last_heard = route.last_heard;
+    if (const auto connection = connections_heard_.find({route.peer, route.key});
+        connection != connections_heard_.end()) {
+      last_heard = std::max(last_heard, connection->second);
+    }
+    if (now - last_heard > options_.heartbeat_timeout) {
       route.alive = false;
       route.registration.reset();  // it registers again when it comes back
       spdlog::warn("broker: {} lost: nothing heard for {:g}s (heartbeat_timeout_s)", id,

@@ -99,6 +99,11 @@ class Broker {
   BrokerOptions options_;
   const RuntimeClock& clock_;
   std::map<std::string, Route> routes_;  // by client id
+  // When each connection was last heard under each key: a message from a
+  // registered id on it keeps alive every id registered on that connection
+  // with that key, so a host of thousands of clients heartbeats once, not
+  // once per client. Entries older than heartbeat_timeout are dropped.
+  std::map<std::pair<std::string, std::string>, TimePoint> connections_heard_;
   std::optional<std::string> server_peer_;
   TimePoint server_last_heard_{};
   TimePoint next_tick_{};

@@ -47,13 +47,13 @@ void ClientHost::flush_outbox() {
 }
 
 void ClientHost::register_all() {
+  last_register_all_ = clock_.now();
   for (const auto& [id, client] : clients_) send(client->registration());
 }
 
-void ClientHost::send_heartbeats() {
-  for (const auto& [id, client] : clients_) {
-    send(wire::Envelope{0, id, wire::kServerId, wire::HeartbeatBody{}, {}});
-  }
+void ClientHost::send_heartbeat() {
+  if (clients_.empty()) return;
+  send(wire::Envelope{0, clients_.begin()->first, wire::kServerId, wire::HeartbeatBody{}, {}});
 }
 
 bool ClientHost::run() {
@@ -71,10 +71,18 @@ bool ClientHost::run() {
   auto next_registration = started;
   while (!stopping()) {
     flush_outbox();
-    std::optional<Message> message = channel_.receive(std::chrono::milliseconds(5));
+    bool training;
+    {
+      std::lock_guard lock(outbox_mutex_);
+      training = !in_flight_.empty();
+    }
+    // A worker's reply goes out when this thread next looks: within a
+    // millisecond while clients train (a round waits for its last reply),
+    // five when idle.
+    std::optional<Message> message = channel_.receive(std::chrono::milliseconds(training ? 1 : 5));
     const auto now = clock_.now();
     if (now >= next_heartbeat) {
-      if (!reconnecting) send_heartbeats();  // registrations go out instead
+      if (!reconnecting) send_heartbeat();  // registrations go out instead
       next_heartbeat = now + options_.heartbeat_interval;
     }
     if (message) {
@@ -191,7 +199,13 @@ void ClientHost::handle(const Message& message, ThreadPool& pool) {
               stop_requested_ = true;
             }
           } else if (body.code == wire::ErrorCode::kNotRegistered) {
-            if (const auto client = clients_.find(envelope.recipient); client != clients_.end()) {
+            // The broker keeps a connection's clients alive together, so it
+            // lost them together (or restarted): all register again, at most
+            // once a heartbeat interval; within it, just the one asked.
+            if (clock_.now() - last_register_all_ >= options_.heartbeat_interval) {
+              register_all();
+            } else if (const auto client = clients_.find(envelope.recipient);
+                       client != clients_.end()) {
               send(client->second->registration());
             }
           }

@@ -66,7 +66,9 @@ class ClientHost {
   void send(const wire::Envelope& envelope);
   void send(Message message);
   void register_all();
-  void send_heartbeats();
+  // One heartbeat for the connection: the broker keeps every client
+  // registered on it alive while it hears from one of them.
+  void send_heartbeat();
   void flush_outbox();
   void handle(const Message& message, ThreadPool& pool);
 
@@ -91,6 +93,7 @@ class ClientHost {
   bool shutdown_ = false;
   bool all_refused_ = false;
   bool heard_anything_ = false;  // from the broker, since run() started
+  RuntimeClock::time_point last_register_all_{};
   std::atomic<bool> stop_requested_{false};
 };
 

@@ -44,6 +44,7 @@ std::optional<std::string> ClientRoster::admit(const std::string& id,
   spdlog::debug("{} {} (rank {}, {} examples)",
                 known != clients_.end() ? "re-registered" : "registered", id, body.max_rank,
                 body.num_examples);
+  if (known == clients_.end() || !known->second.alive) ++alive_count_;
   clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, true};
   admitted_.insert(id);
   return std::nullopt;
@@ -52,6 +53,7 @@ std::optional<std::string> ClientRoster::admit(const std::string& id,
 bool ClientRoster::mark_lost(const std::string& id) {
   const auto client = clients_.find(id);
   if (client == clients_.end()) return false;
+  if (client->second.alive) --alive_count_;
   client->second.alive = false;
   return true;
 }

@@ -39,7 +39,10 @@ class ClientRoster {
   const ClientInfo& info(const std::string& id) const;
   std::vector<ClientInfo> infos(const std::vector<std::string>& ids) const;
   std::vector<std::string> alive_ids() const;  // sorted
-  std::vector<std::string> ids() const;        // every registered client, sorted
+  // How many are alive, without listing them (the server asks after every
+  // registration while 10,000 clients register).
+  std::size_t alive_count() const { return alive_count_; }
+  std::vector<std::string> ids() const;  // every registered client, sorted
   std::size_t size() const { return clients_.size(); }
   // Clients admitted since the last call: a round's collector sends these
   // their instruction again (they restarted, or the broker did).
@@ -55,6 +58,7 @@ class ClientRoster {
   std::map<std::string, std::int64_t> configured_ranks_;
   std::map<std::string, Client> clients_;
   std::set<std::string> admitted_;
+  std::size_t alive_count_ = 0;
 };
 
 }  // namespace lorafed

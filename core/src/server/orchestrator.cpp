@@ -223,7 +223,7 @@ std::int64_t Orchestrator::await_clients(std::int64_t wanted) {
   const RuntimeClock& clock = link_.clock();
   const auto deadline =
       clock.now() + FederationConfig::milliseconds(config_.registration_timeout_s);
-  auto alive = [this] { return static_cast<std::int64_t>(roster_.alive_ids().size()); };
+  auto alive = [this] { return static_cast<std::int64_t>(roster_.alive_count()); };
   // Waiting is said, not silent: every 10 s, how many are there.
   constexpr auto kReportEvery = std::chrono::seconds(10);
   auto next_report = clock.now() + kReportEvery;
@@ -275,7 +275,7 @@ void Orchestrator::publish_clients() {
 }
 
 nlohmann::json Orchestrator::fit_round(int round) {
-  if (static_cast<std::int64_t>(roster_.alive_ids().size()) < config_.min_fit_clients) {
+  if (static_cast<std::int64_t>(roster_.alive_count()) < config_.min_fit_clients) {
     spdlog::warn("round {}: fewer than min_fit_clients = {} clients alive; waiting up to {:g}s",
                  round, config_.min_fit_clients, config_.registration_timeout_s);
     if (await_clients(config_.min_fit_clients) == 0) {
