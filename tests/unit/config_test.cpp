@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -116,9 +118,11 @@ TEST_CASE("a section that is not a table is an error", "[config]") {
 
 namespace {
 
-// A minimal federation file; `overrides` as `--set` gives them.
+// A minimal federation file; `overrides` as `--set` gives them. One file per
+// process: ctest runs test cases as processes two at a time.
 lorafed::FederationConfig load_federation(const std::vector<std::string>& overrides) {
-  const auto path = std::filesystem::temp_directory_path() / "lorafed-test-federation.toml";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("lorafed-test-federation-" + std::to_string(::getpid()) + ".toml");
   std::ofstream(path) << "[federation]\nnum_clients = 3\n[strategy]\nname = \"fedavg\"\n"
                          "[model]\nname = \"mlp\"\n";
   return lorafed::FederationConfig::load(path, overrides);
