@@ -80,6 +80,26 @@ TEST_CASE("roster: every number in a registration is bounded before use", "[rost
   CHECK(roster.alive_ids().size() == roster.alive_count());
 }
 
+TEST_CASE("roster: the listed live clients follow every admission and loss", "[roster]") {
+  ClientRoster roster = make_roster();
+  CHECK(roster.alive_ids().empty());  // listed once while empty: the list is kept
+  CHECK(refusal(roster, "client-2", 8, 70).empty());
+  CHECK(refusal(roster, "client-0", 4, 30).empty());
+  CHECK(roster.alive_ids() == std::vector<std::string>{"client-0", "client-2"});
+  REQUIRE(roster.alive_infos().size() == 2);
+  CHECK(roster.alive_infos()[1].num_examples == 70);
+  CHECK(roster.losses() == 0);
+  CHECK(roster.mark_lost("client-0"));
+  CHECK(roster.losses() == 1);
+  CHECK(roster.mark_lost("client-0"));  // already lost: not a second loss
+  CHECK(roster.losses() == 1);
+  CHECK(roster.alive_ids() == std::vector<std::string>{"client-2"});
+  // Registering again with other numbers shows in the next listing.
+  CHECK(refusal(roster, "client-2", 8, 90).empty());
+  REQUIRE(roster.alive_infos().size() == 1);
+  CHECK(roster.alive_infos()[0].num_examples == 90);
+}
+
 TEST_CASE("roster: a refused registration is answered and the others go on", "[roster]") {
   CollectorRig rig;
   rig.channel.push(from_client("client-0", wire::RegisterBody{100, "mlp-test", 50}));

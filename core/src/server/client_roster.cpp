@@ -47,13 +47,18 @@ std::optional<std::string> ClientRoster::admit(const std::string& id,
   if (known == clients_.end() || !known->second.alive) ++alive_count_;
   clients_[id] = Client{ClientInfo{id, body.max_rank, body.num_examples, body.model_id}, true};
   admitted_.insert(id);
+  alive_stale_ = true;
   return std::nullopt;
 }
 
 bool ClientRoster::mark_lost(const std::string& id) {
   const auto client = clients_.find(id);
   if (client == clients_.end()) return false;
-  if (client->second.alive) --alive_count_;
+  if (client->second.alive) {
+    --alive_count_;
+    ++losses_;
+    alive_stale_ = true;
+  }
   client->second.alive = false;
   return true;
 }
@@ -76,12 +81,26 @@ std::vector<ClientInfo> ClientRoster::infos(const std::vector<std::string>& ids)
   return result;
 }
 
-std::vector<std::string> ClientRoster::alive_ids() const {
-  std::vector<std::string> ids;
+void ClientRoster::refresh_alive() const {
+  if (!alive_stale_) return;
+  alive_ids_.clear();
+  alive_infos_.clear();
   for (const auto& [id, client] : clients_) {
-    if (client.alive) ids.push_back(id);
+    if (!client.alive) continue;
+    alive_ids_.push_back(id);
+    alive_infos_.push_back(client.info);
   }
-  return ids;
+  alive_stale_ = false;
+}
+
+const std::vector<std::string>& ClientRoster::alive_ids() const {
+  refresh_alive();
+  return alive_ids_;
+}
+
+const std::vector<ClientInfo>& ClientRoster::alive_infos() const {
+  refresh_alive();
+  return alive_infos_;
 }
 
 std::vector<std::string> ClientRoster::ids() const {

@@ -401,7 +401,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
 
 nlohmann::json Orchestrator::evaluate_round(int round) {
   std::vector<EvaluateInstruction> instructions =
-      strategy_->configure_evaluate(round, roster_.infos(roster_.alive_ids()));
+      strategy_->configure_evaluate(round, roster_.alive_infos());
   if (instructions.empty()) return {};
   std::map<std::string, wire::Envelope> instructed;
   for (EvaluateInstruction& instruction : instructions) {
