@@ -45,9 +45,8 @@ struct FederationConfig {
   std::int64_t simulation_threads = 2;
 
   // [server]
-  // 1 by default: on a 2-vCPU virtual machine, 2 threads made the FedHL step
-  // 4x slower (docs/benchmarks.md). 0: one per core.
-  std::int64_t server_threads = 1;
+  // 0 (the default): one per core.
+  std::int64_t server_threads = 0;
   // LibTorch threads for the server's aggregation and evaluation.
   int server_thread_count() const;
 

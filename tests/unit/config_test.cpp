@@ -220,10 +220,11 @@ TEST_CASE("the ends of each range load, and durations convert to milliseconds sa
                        "broker.heartbeat_timeout_s=0.002", "federation.fraction_fit=1"});
   CHECK(config.rounds == 1000000000);
   CHECK(config.round_timeout_s == 1e9);
-  // [server] threads: 1 by default, 0 one per core, anything else itself.
-  CHECK(config.server_thread_count() == 1);
-  CHECK(load_federation({"server.threads=0"}).server_thread_count() ==
-        static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  // [server] threads: one per core by default and for 0, anything else itself.
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  CHECK(config.server_thread_count() == cores);
+  CHECK(load_federation({"server.threads=0"}).server_thread_count() == cores);
+  CHECK(load_federation({"server.threads=1"}).server_thread_count() == 1);
   CHECK(load_federation({"server.threads=3"}).server_thread_count() == 3);
   CHECK(config.heartbeat_interval() == milliseconds(1));
   CHECK(config.heartbeat_timeout() == milliseconds(2));

@@ -1,4 +1,5 @@
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <catch2/catch.hpp>
 
 #include "lorafed/error.hpp"
@@ -168,4 +169,44 @@ TEST_CASE("fedhl state restores W_t and bad options are configuration errors", "
                     Catch::Matchers::Contains("weighting"));
   CHECK_THROWS_WITH(make_strategy("fedhl", "epsilon = -1.0"), Catch::Matchers::Contains("epsilon"));
   CHECK_THROWS_WITH(make_strategy("fedhl", "svd = \"qr\""), Catch::Matchers::Contains("svd"));
+}
+
+TEST_CASE("fedhl's server step gives the same bits on every run with 2 threads", "[fedhl]") {
+  // Layers large enough that LibTorch's and BLAS's parallel paths run.
+  const ModelSpec spec{"test-model", {{"wide", 384, 256}, {"tall", 256, 320}}, {}};
+  const std::vector<std::int64_t> ranks = {2, 4, 8, 16, 32, 64};
+  auto round_with = [&](int threads) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    at::manual_seed(3);
+    auto strategy = make_strategy("fedhl");
+    strategy->initialize(StrategyContext{spec, 16.0, 5});
+    const auto clients = clients_with_ranks(ranks);
+    for (int round = 1; round <= 2; ++round) {
+      const auto instructions = strategy->configure_fit(round, clients);
+      std::vector<FitResult> results;
+      for (const FitInstruction& instruction : instructions) {
+        Adapter trained = instruction.adapter;
+        for (auto& [name, factors] : trained.layers) {
+          factors.a = factors.a + 0.1 * at::randn_like(factors.a);
+          factors.b = factors.b + 0.1 * at::randn_like(factors.b);
+        }
+        results.push_back({instruction.client_id, trained, 50, {}});
+      }
+      strategy->aggregate_fit(round, results, {});
+    }
+    NamedTensors delta = strategy->global_delta();
+    at::set_num_threads(before);
+    return delta;
+  };
+  const NamedTensors first = round_with(2);
+  const NamedTensors second = round_with(2);
+  const NamedTensors one_thread = round_with(1);
+  REQUIRE(first.size() == 2);
+  for (const auto& [name, tensor] : first) {
+    INFO(name);
+    CHECK(at::equal(tensor, second.at(name)));
+    // A different thread count may change the last bits, no more.
+    CHECK(at::allclose(tensor, one_thread.at(name), 1e-4, 1e-4));
+  }
 }
