@@ -38,7 +38,7 @@ struct Row {
   std::int64_t steps = 0;
 };
 
-Row time_training(const std::string& what, LoraGpt& model, std::vector<torch::Tensor> parameters,
+Row time_training(const std::string& what, LoraGpt& model, const NamedTensors& parameters,
                   const data::Examples& examples, std::int64_t batch, std::int64_t steps) {
   TrainOptions options;
   options.optimizer = "adamw";

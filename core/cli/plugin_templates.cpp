@@ -206,9 +206,9 @@ class LinearModel final : public ModelBackend {
                     std::uint64_t seed) override {
     if (group != ParameterGroup::kAdapter || adapter_.layers.empty())
       throw Error("@NAME@: only an installed adapter can be trained");
-    const LoraFactors& factors = adapter_.layers.at(kLayer);
+    // Named as the SDK names LoRA factors, so that training hooks find them.
     return train_classifier([this](const at::Tensor& x) { return forward(x); },
-                            {factors.a, factors.b}, train_, options, seed);
+                            to_named_tensors(adapter_), train_, options, seed);
   }
 
   EvalReport evaluate() override {

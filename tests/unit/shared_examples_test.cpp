@@ -50,7 +50,7 @@ TEST_CASE("Examples given as rows behave as the same examples copied out") {
     options.learning_rate = 0.1;
     const auto forward = [&weight](const at::Tensor& x) { return at::matmul(x, weight.t()); };
     const lorafed::TrainReport report =
-        lorafed::train_classifier(forward, {weight}, examples, options, 11);
+        lorafed::train_classifier(forward, {{"weight", weight}}, examples, options, 11);
     const lorafed::EvalReport eval = lorafed::evaluate_classifier(forward, examples, 4);
     return std::tuple{weight, report.steps, report.examples_seen, eval.loss};
   };

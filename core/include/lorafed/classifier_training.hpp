@@ -11,6 +11,7 @@
 #include "lorafed/data/examples.hpp"
 #include "lorafed/export.hpp"
 #include "lorafed/model_backend.hpp"
+#include "lorafed/named_tensors.hpp"
 #include "lorafed/train_options.hpp"
 
 namespace lorafed {
@@ -18,13 +19,11 @@ namespace lorafed {
 // Inputs (a batch of rows of Examples::inputs) to logits.
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
-// Minimises cross-entropy over `parameters` (all others must not require
-// gradients) with the configured optimizer, for options.local_steps steps
-// or options.local_epochs epochs of shuffled mini-batches. The shuffle is
-// drawn from `seed`, so a run is reproducible. The parameters no longer
-// require gradients afterwards, and hold none. Throws lorafed::Error when
-// the loss diverges.
-LORAFED_API TrainReport train_classifier(const Forward& forward, std::vector<at::Tensor> parameters,
+// Minimises cross-entropy over `parameters` with train_minibatches
+// (training_loop.hpp): the configured optimizer, steps or epochs of
+// shuffled mini-batches drawn from `seed`, and options.hook. Name the
+// parameters as training_hook.hpp says, so that hooks find them.
+LORAFED_API TrainReport train_classifier(const Forward& forward, const NamedTensors& parameters,
                                          const data::Examples& examples,
                                          const TrainOptions& options, std::uint64_t seed);
 

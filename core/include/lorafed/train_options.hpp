@@ -1,12 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "lorafed/config.hpp"
 #include "lorafed/export.hpp"
 
 namespace lorafed {
+
+class TrainingHook;
 
 // How a client trains locally; the `[train]` table of a configuration.
 struct LORAFED_API TrainOptions {
@@ -18,6 +21,9 @@ struct LORAFED_API TrainOptions {
   std::int64_t local_steps = 0;  // > 0: this many steps instead of epochs
   std::int64_t batch_size = 32;
   double max_grad_norm = 0.0;  // > 0: clip the gradients' global norm to this
+  // Set by a client procedure for one training call, never by configuration:
+  // called around every optimiser step (training_hook.hpp).
+  std::shared_ptr<TrainingHook> hook;
 
   // Reads and checks the `[train]` table (unknown keys are left for
   // reject_unknown_keys()).

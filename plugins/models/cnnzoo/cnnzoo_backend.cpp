@@ -50,17 +50,15 @@ class CnnZooBackend final : public ModelBackend {
   TrainReport train(ParameterGroup group, const TrainOptions& options,
                     std::uint64_t seed) override {
     if (!data_) throw Error("cnnzoo model: the server has no training data");
-    std::vector<at::Tensor> parameters;
+    NamedTensors parameters;
     if (group != ParameterGroup::kLocal) {
       parameters = network_.adapter_tensors();
       if (parameters.empty()) throw Error("cnnzoo model: no adapter installed to train");
     }
-    if (group != ParameterGroup::kAdapter) {
-      for (at::Tensor& tensor : network_.local_tensors()) parameters.push_back(tensor);
-    }
+    if (group != ParameterGroup::kAdapter) parameters.merge(network_.local_tensors());
     TrainReport report =
-        train_classifier([this](const at::Tensor& x) { return network_.forward(x); },
-                         std::move(parameters), data_->train, options, seed);
+        train_classifier([this](const at::Tensor& x) { return network_.forward(x); }, parameters,
+                         data_->train, options, seed);
     report.flops =
         network_.training_flops_per_example(group) * static_cast<double>(report.examples_seen);
     return report;

@@ -65,10 +65,8 @@ at::Tensor ZooNet::forward(const at::Tensor& images) const {
   return logits;
 }
 
-std::vector<at::Tensor> ZooNet::local_tensors() const {
-  std::vector<at::Tensor> tensors;
-  for (const auto& [name, tensor] : local_) tensors.push_back(tensor);
-  return tensors;
+NamedTensors ZooNet::local_tensors() const {
+  return local_;  // handles: training changes the network's own tensors
 }
 
 void ZooNet::load_local(const NamedTensors& parameters) {
@@ -98,13 +96,8 @@ Adapter ZooNet::adapter() const {
   return adapter_.clone();
 }
 
-std::vector<at::Tensor> ZooNet::adapter_tensors() const {
-  std::vector<at::Tensor> tensors;
-  for (const auto& [name, factors] : adapter_.layers) {
-    tensors.push_back(factors.a);
-    tensors.push_back(factors.b);
-  }
-  return tensors;
+NamedTensors ZooNet::adapter_tensors() const {
+  return to_named_tensors(adapter_);  // handles, as above
 }
 
 double ZooNet::training_flops_per_example(ParameterGroup group) const {

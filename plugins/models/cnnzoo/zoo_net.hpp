@@ -42,13 +42,13 @@ class ZooNet {
   const Architecture& architecture() const { return architecture_; }
   // "conv1.weight", "conv1.bias", ..., "fc3.bias": the local model.
   const NamedTensors& local() const { return local_; }
-  std::vector<at::Tensor> local_tensors() const;
+  NamedTensors local_tensors() const;               // the live tensors, to train
   void load_local(const NamedTensors& parameters);  // copies into the named tensors
   std::int64_t num_local_parameters() const;
 
   void install_adapter(const Adapter& adapter);  // copies; empty removes the adapter
   Adapter adapter() const;                       // detached copies
-  std::vector<at::Tensor> adapter_tensors() const;
+  NamedTensors adapter_tensors() const;          // the live factors, to train (PEFT names)
 
   // Floating-point operations of one example's forward and backward pass
   // when `group` is trained (multiply-adds × 2 of the convolutions and

@@ -57,19 +57,17 @@ class GptBackend final : public ModelBackend {
                     std::uint64_t seed) override {
     if (num_train_examples() == 0)
       throw Error("gpt model: this instance has no training data (server role?)");
-    std::vector<torch::Tensor> parameters;
+    NamedTensors parameters;
     if (group == ParameterGroup::kAdapter || group == ParameterGroup::kAll) {
-      auto adapter = network_.adapter_parameters();
-      if (adapter.empty()) throw Error("gpt model: no adapter installed to train");
-      parameters.insert(parameters.end(), adapter.begin(), adapter.end());
+      parameters = network_.adapter_parameters();
+      if (parameters.empty()) throw Error("gpt model: no adapter installed to train");
     }
     if (group == ParameterGroup::kLocal || group == ParameterGroup::kAll) {
-      auto local = network_.local_parameters();
-      parameters.insert(parameters.end(), local.begin(), local.end());
+      parameters.merge(network_.local_parameters());
     }
     return train_classifier(
         [this](const torch::Tensor& tokens) { return network_.forward(tokens).transpose(1, 2); },
-        std::move(parameters), data_.train, options, seed);
+        parameters, data_.train, options, seed);
   }
 
   EvalReport evaluate() override {

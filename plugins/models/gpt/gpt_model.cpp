@@ -90,21 +90,21 @@ void LoraGpt::merge_into_base(const Adapter& adapter) {
   }
 }
 
-std::vector<torch::Tensor> LoraGpt::adapter_parameters() {
-  std::vector<torch::Tensor> parameters;
+NamedTensors LoraGpt::adapter_parameters() {
+  NamedTensors parameters;
   for (auto& [name, projection] : projections_) {
     if (!projection.lora_a.defined()) continue;
-    parameters.push_back(projection.lora_a.requires_grad_(true));
-    parameters.push_back(projection.lora_b.requires_grad_(true));
+    parameters.emplace(name + ".lora_A", projection.lora_a);
+    parameters.emplace(name + ".lora_B", projection.lora_b);
   }
   return parameters;
 }
 
-std::vector<torch::Tensor> LoraGpt::local_parameters() {
-  std::vector<torch::Tensor> parameters;
+NamedTensors LoraGpt::local_parameters() {
+  NamedTensors parameters;
   for (auto& [name, tensor] : weights_) {
     if (!owns_base_) tensor = tensor.detach().clone();
-    parameters.push_back(tensor.requires_grad_(true));
+    parameters.emplace(name, tensor);
   }
   owns_base_ = true;
   base_changed_ = true;

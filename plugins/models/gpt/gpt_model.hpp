@@ -34,10 +34,11 @@ class LoraGpt {
   // Adds ΔW to this model's own copy of the projections' weights.
   void merge_into_base(const Adapter& adapter);
 
-  std::vector<torch::Tensor> adapter_parameters();
-  // Every base tensor, first copied so a base shared with other instances
-  // is never changed.
-  std::vector<torch::Tensor> local_parameters();
+  // The adapter factors to train: "<projection>.lora_A", "<projection>.lora_B".
+  NamedTensors adapter_parameters();
+  // Every base tensor by its checkpoint_layout() name, first copied so a
+  // base shared with other instances is never changed.
+  NamedTensors local_parameters();
   NamedTensors base_weights() const;  // checkpoint_layout() names, detached
   // True once merge_into_base or local_parameters (training) may have
   // changed the base from the one it was made with.

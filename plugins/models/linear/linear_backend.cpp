@@ -2,12 +2,10 @@
 // shows (docs/algorithms.md §Synthetic linear task).
 #include <torch/torch.h>
 
-#include <numeric>
-#include <random>
-
 #include "linear_task.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
+#include "lorafed/training_loop.hpp"
 
 namespace {
 
@@ -73,56 +71,15 @@ class LinearBackend final : public ModelBackend {
       throw Error("linear model: only the adapter is trainable");
     if (!a_.defined()) throw Error("linear model: no adapter installed to train");
     if (num_train_examples() == 0) throw Error("linear model: no training data (server role?)");
-    a_.requires_grad_(true);
-    b_.requires_grad_(true);
-    std::unique_ptr<torch::optim::Optimizer> optimizer;
-    if (options.optimizer == "adamw") {
-      optimizer = std::make_unique<torch::optim::AdamW>(
-          std::vector<torch::Tensor>{a_, b_},
-          torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
-    } else {
-      optimizer = std::make_unique<torch::optim::SGD>(
-          std::vector<torch::Tensor>{a_, b_}, torch::optim::SGDOptions(options.learning_rate)
-                                                  .momentum(options.momentum)
-                                                  .weight_decay(options.weight_decay));
-    }
-    const std::int64_t n = num_train_examples();
-    const std::int64_t batch = std::min(options.batch_size, n);
-    const std::int64_t per_epoch = (n + batch - 1) / batch;
-    const std::int64_t steps =
-        options.local_steps > 0 ? options.local_steps : options.local_epochs * per_epoch;
-    std::vector<std::int64_t> order(n);
-    std::mt19937_64 rng(seed);
-    TrainReport report;
-    double loss_sum = 0;
-    for (std::int64_t step = 0; step < steps; ++step) {
-      if (step % per_epoch == 0) {
-        std::iota(order.begin(), order.end(), 0);
-        std::shuffle(order.begin(), order.end(), rng);
-      }
-      const std::int64_t begin = (step % per_epoch) * batch;
-      const std::int64_t end = std::min(begin + batch, n);
-      const torch::Tensor index =
-          torch::from_blob(order.data() + begin, {end - begin}, torch::kLong);
-      const torch::Tensor inputs = data_.train.inputs.index_select(0, index);
-      const torch::Tensor targets = data_.train.targets.index_select(0, index);
-      optimizer->zero_grad();
-      const torch::Tensor loss = torch::mse_loss(forward(inputs), targets);
-      loss.backward();
-      if (options.max_grad_norm > 0)
-        torch::nn::utils::clip_grad_norm_({a_, b_}, options.max_grad_norm);
-      optimizer->step();
-      loss_sum += loss.item<double>();
-      report.examples_seen += end - begin;
-      ++report.steps;
-    }
-    a_.requires_grad_(false);
-    b_.requires_grad_(false);
-    report.mean_loss = steps > 0 ? loss_sum / static_cast<double>(steps) : 0.0;
-    if (!std::isfinite(report.mean_loss)) {
-      throw Error("linear model: training diverged; lower [train] learning_rate");
-    }
-    return report;
+    // Named as the SDK names LoRA factors, so that training hooks find them.
+    const NamedTensors parameters = {{std::string(kLayer) + ".lora_A", a_},
+                                     {std::string(kLayer) + ".lora_B", b_}};
+    return train_minibatches(
+        [this](const at::Tensor& indices) {
+          return torch::mse_loss(forward(data_.train.inputs.index_select(0, indices)),
+                                 data_.train.targets.index_select(0, indices));
+        },
+        parameters, num_train_examples(), options, seed);
   }
 
   EvalReport evaluate() override {

@@ -80,25 +80,25 @@ void LoraMlp::merge_into_base(const Adapter& adapter) {
   }
 }
 
-std::vector<torch::Tensor> LoraMlp::adapter_parameters() {
-  std::vector<torch::Tensor> parameters;
+NamedTensors LoraMlp::adapter_parameters() {
+  NamedTensors parameters;
   for (Layer& layer : layers_) {
     if (!layer.lora_a.defined()) continue;
-    parameters.push_back(layer.lora_a.requires_grad_(true));
-    parameters.push_back(layer.lora_b.requires_grad_(true));
+    parameters.emplace(layer.name + ".lora_A", layer.lora_a);
+    parameters.emplace(layer.name + ".lora_B", layer.lora_b);
   }
   return parameters;
 }
 
-std::vector<torch::Tensor> LoraMlp::local_parameters() {
-  std::vector<torch::Tensor> parameters;
+NamedTensors LoraMlp::local_parameters() {
+  NamedTensors parameters;
   for (Layer& layer : layers_) {
     if (!owns_base_) {
       layer.weight = layer.weight.detach().clone();
       layer.bias = layer.bias.detach().clone();
     }
-    parameters.push_back(layer.weight.requires_grad_(true));
-    parameters.push_back(layer.bias.requires_grad_(true));
+    parameters.emplace(layer.name + ".weight", layer.weight);
+    parameters.emplace(layer.name + ".bias", layer.bias);
   }
   owns_base_ = true;
   base_changed_ = true;

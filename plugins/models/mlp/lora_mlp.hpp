@@ -36,10 +36,11 @@ class LoraMlp {
   // Adds scale·B·A to this network's own copy of the base weights.
   void merge_into_base(const Adapter& adapter);
 
-  // The adapter factors, or the layers' own weights and biases (which the
-  // backend first copies so shared base weights are never changed).
-  std::vector<torch::Tensor> adapter_parameters();
-  std::vector<torch::Tensor> local_parameters();
+  // The adapter factors ("<layer>.lora_A", "<layer>.lora_B"), or the
+  // layers' own weights and biases ("<layer>.weight", "<layer>.bias"; first
+  // copied so shared base weights are never changed), to train.
+  NamedTensors adapter_parameters();
+  NamedTensors local_parameters();
 
   // "<layer>.weight" and "<layer>.bias" of every layer, detached.
   NamedTensors base_weights() const;

@@ -54,18 +54,16 @@ class MlpBackend final : public ModelBackend {
                     std::uint64_t seed) override {
     if (num_train_examples() == 0)
       throw Error("mlp model: this instance has no training data (server role?)");
-    std::vector<torch::Tensor> parameters;
+    NamedTensors parameters;
     if (group == ParameterGroup::kAdapter || group == ParameterGroup::kAll) {
-      auto adapter = network_.adapter_parameters();
-      if (adapter.empty()) throw Error("mlp model: no adapter installed to train");
-      parameters.insert(parameters.end(), adapter.begin(), adapter.end());
+      parameters = network_.adapter_parameters();
+      if (parameters.empty()) throw Error("mlp model: no adapter installed to train");
     }
     if (group == ParameterGroup::kLocal || group == ParameterGroup::kAll) {
-      auto local = network_.local_parameters();
-      parameters.insert(parameters.end(), local.begin(), local.end());
+      parameters.merge(network_.local_parameters());
     }
     return train_classifier([this](const torch::Tensor& x) { return network_.forward(x); },
-                            std::move(parameters), data_.train, options, seed);
+                            parameters, data_.train, options, seed);
   }
 
   EvalReport evaluate() override {

@@ -1,0 +1,17 @@
+#pragma once
+// FedProx's proximal term (docs/algorithms.md §FedProx) as a training hook.
+
+#include <memory>
+
+#include "lorafed/named_tensors.hpp"
+#include "lorafed/training_hook.hpp"
+
+namespace lorafed {
+
+// A hook adding μ/2 · Σ ‖θ − θ_anchor‖² over the trainable tensors named in
+// `anchor` to every step's loss (its gradient is μ (θ − θ_anchor)). Every
+// name in `anchor` must be trained, with the anchor's shape; trained
+// tensors it does not name are not pulled. μ = 0 changes nothing.
+LORAFED_API std::shared_ptr<TrainingHook> proximal_term(double mu, NamedTensors anchor);
+
+}  // namespace lorafed

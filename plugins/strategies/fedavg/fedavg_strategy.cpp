@@ -1,0 +1,71 @@
+// FedAvg / FedIT: average A and B separately (docs/algorithms.md §FedAvg).
+#include "fedavg_strategy.hpp"
+
+#include <ATen/ATen.h>
+
+#include "lorafed/averaging.hpp"
+#include "lorafed/weighting.hpp"
+
+namespace lorafed::fedavg {
+namespace {
+
+class FedAvg final : public Strategy {
+ public:
+  FedAvg(std::string name, ExampleWeighting weighting, bool evaluate_clients)
+      : name_(std::move(name)), weighting_(weighting), evaluate_clients_(evaluate_clients) {}
+
+  void initialize(const StrategyContext& context) override {
+    context_ = context;
+    global_ = Adapter{};
+  }
+
+  std::vector<FitInstruction> configure_fit(int, std::span<const ClientInfo> clients) override {
+    return instruct_with_global_adapter(global_, clients, context_, name_);
+  }
+
+  Metrics aggregate_fit(int, std::span<const FitResult> results,
+                        std::span<const Failure>) override {
+    const std::vector<double> p = example_weights(results, weighting_);
+    Adapter next = average_adapters(results, p);
+    // A new adapter rather than an update in place: instructions already sent
+    // may still share the old tensors' storage.
+    global_ = std::move(next);
+    return {};
+  }
+
+  // Every client's model is the global one: evaluated on each client's own test split.
+  std::vector<EvaluateInstruction> configure_evaluate(
+      int, std::span<const ClientInfo> clients) override {
+    if (!evaluate_clients_) return {};
+    std::vector<EvaluateInstruction> instructions;
+    for (const ClientInfo& client : clients) {
+      instructions.push_back(EvaluateInstruction{client.id, global_, {}});
+    }
+    return instructions;
+  }
+
+  NamedTensors global_delta() const override {
+    return global_.layers.empty() ? NamedTensors{} : global_.dense_delta();
+  }
+
+  NamedTensors state() const override { return to_named_tensors(global_); }
+  void load_state(const NamedTensors& state) override {
+    global_ = adapter_from_named_tensors(state, context_.alpha);
+  }
+
+ private:
+  std::string name_;
+  ExampleWeighting weighting_;
+  bool evaluate_clients_;
+  StrategyContext context_;
+  Adapter global_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_strategy(const ConfigTable& config, std::string name) {
+  return std::make_unique<FedAvg>(std::move(name), read_example_weighting(config),
+                                  config.get<bool>("evaluate_clients", false));
+}
+
+}  // namespace lorafed::fedavg
