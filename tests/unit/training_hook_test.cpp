@@ -109,15 +109,18 @@ TEST_CASE("the proximal term's gradient is mu (theta - theta_anchor)", "[hook][f
   const at::Tensor start = at::tensor({1.5F, 0.0F, -1.0F});
   auto hook = proximal_term(mu, {{"w", anchor}});
 
-  // Its value and gradient, against μ/2 Σ (θ − θ_a)² and μ (θ − θ_a) by hand.
+  // The gradient it adds, against μ (θ − θ_a) by hand, on top of the
+  // model's (here 1 everywhere), and against autograd's gradient of
+  // μ/2 Σ (θ − θ_a)².
   at::Tensor w = start.clone().requires_grad_(true);
   const NamedTensors trainable = {{"w", w}};
   hook->begin(trainable);
-  const at::Tensor term = hook->loss_term(trainable);
-  // (1.5 − 0.5)² + (0 + 1)² + (−1 − 2)² = 1 + 1 + 9 = 11
-  CHECK(term.item<double>() == Approx(mu / 2 * 11));
-  term.backward();
-  CHECK(at::allclose(w.grad(), at::tensor({0.3F, 0.3F, -0.9F})));
+  w.sum().backward();
+  hook->before_step(trainable);
+  CHECK(at::allclose(w.grad(), at::tensor({1.3F, 1.3F, 0.1F})));
+  at::Tensor v = start.clone().requires_grad_(true);
+  (mu / 2 * (v - anchor).square().sum()).backward();
+  CHECK(at::allclose(w.grad() - 1, v.grad()));
 
   // One SGD step on a model loss with no gradient: θ − η μ (θ − θ_a).
   at::Tensor trained = start.clone();

@@ -19,12 +19,15 @@ class LORAFED_API PersonalisedStrategy : public Strategy {
   // Every registered client evaluates its current model; nothing is sent.
   std::vector<EvaluateInstruction> configure_evaluate(int round,
                                                       std::span<const ClientInfo> clients) override;
-  // The mean over clients (each client counts once, as personalised FL
-  // reports it) of the loss and every metric, and "<metric>_std", their
-  // population standard deviation over clients.
+  // mean_over_clients(results).
   Metrics aggregate_evaluate(int round, std::span<const EvaluateResult> results,
                              std::span<const Failure> failures) override;
 };
+
+// The mean over clients (each client counts once, as personalised FL
+// reports it) of the loss and every metric, and "<metric>_std", their
+// population standard deviation over clients; "clients_evaluated".
+LORAFED_API Metrics mean_over_clients(std::span<const EvaluateResult> results);
 
 // The client half shared by personalised strategies: evaluation of the
 // client's model as it stands (its local model and its own adapter) on its

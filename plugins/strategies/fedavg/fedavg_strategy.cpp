@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/averaging.hpp"
+#include "lorafed/personalised_strategy.hpp"
 #include "lorafed/weighting.hpp"
 
 namespace lorafed::fedavg {
@@ -11,8 +12,12 @@ namespace {
 
 class FedAvg final : public Strategy {
  public:
-  FedAvg(std::string name, ExampleWeighting weighting, bool evaluate_clients)
-      : name_(std::move(name)), weighting_(weighting), evaluate_clients_(evaluate_clients) {}
+  FedAvg(std::string name, ExampleWeighting weighting, bool evaluate_clients,
+         bool mean_over_clients)
+      : name_(std::move(name)),
+        weighting_(weighting),
+        evaluate_clients_(evaluate_clients),
+        mean_over_clients_(mean_over_clients) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -44,6 +49,12 @@ class FedAvg final : public Strategy {
     return instructions;
   }
 
+  Metrics aggregate_evaluate(int round, std::span<const EvaluateResult> results,
+                             std::span<const Failure> failures) override {
+    if (mean_over_clients_) return mean_over_clients(results);
+    return Strategy::aggregate_evaluate(round, results, failures);
+  }
+
   NamedTensors global_delta() const override {
     return global_.layers.empty() ? NamedTensors{} : global_.dense_delta();
   }
@@ -57,15 +68,19 @@ class FedAvg final : public Strategy {
   std::string name_;
   ExampleWeighting weighting_;
   bool evaluate_clients_;
+  bool mean_over_clients_;
   StrategyContext context_;
   Adapter global_;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_strategy(const ConfigTable& config, std::string name) {
+std::unique_ptr<Strategy> make_strategy(const ConfigTable& config, std::string name,
+                                        ClientEvaluation evaluation) {
+  const bool personal = evaluation == ClientEvaluation::kPersonal;
   return std::make_unique<FedAvg>(std::move(name), read_example_weighting(config),
-                                  config.get<bool>("evaluate_clients", false));
+                                  personal || config.get<bool>("evaluate_clients", false),
+                                  personal);
 }
 
 }  // namespace lorafed::fedavg

@@ -1,0 +1,74 @@
+// Client-side algorithms through `lorafed simulate` on tiny-fmnist: FedProx
+// and Ditto against FedAvg on the same clients and data (docs/algorithms.md
+// §FedProx, §Ditto).
+#include <catch2/catch.hpp>
+
+#include "integration/federation_runs.hpp"
+
+using namespace lorafed::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path out_dir(const std::string& name) {
+  return kWork / ("client-algorithms-" + name);
+}
+
+// A strong label skew, so that a client's own model and the global one differ.
+json simulate(const std::string& name, std::vector<std::string> extra) {
+  const fs::path out = fresh_dir(out_dir(name).filename().string());
+  Process run(
+      command(
+          "simulate", out,
+          join({"--set", "transport.name=inproc", "--set", "model.dirichlet_alpha=0.05"}, extra)),
+      out / "simulate.log", kEnv);
+  const auto code = run.wait(std::chrono::seconds(300));
+  INFO(read_file(out / "simulate.log"));
+  REQUIRE(code == 0);
+  return read_summary(out);
+}
+
+// The mean over clients of their accuracy in the last round's evaluation.
+double mean_client_accuracy(const std::string& name, int round) {
+  double sum = 0;
+  int clients = 0;
+  for (const json& line : read_metrics(out_dir(name))) {
+    if (line["type"] == "client" && line["phase"] == "evaluate" && line["round"] == round) {
+      sum += line["accuracy"].get<double>();
+      ++clients;
+    }
+  }
+  REQUIRE(clients == 3);
+  return sum / clients;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fedprox with mu = 0 is fedavg, and ditto's global model is fedavg's while its personal "
+    "models do better on their own clients",
+    "[federation][fedprox][ditto]") {
+  const json fedavg = simulate("fedavg", {"--set", "strategy.evaluate_clients=true"});
+  const json prox0 =
+      simulate("fedprox-0", {"--set", "strategy.name=fedprox", "--set", "strategy.mu=0.0", "--set",
+                             "strategy.evaluate_clients=true"});
+  const json ditto =
+      simulate("ditto", {"--set", "strategy.name=ditto", "--set", "strategy.lambda=0.1"});
+  INFO("fedavg " << fedavg.dump(2) << "\nditto " << ditto.dump(2));
+
+  CHECK(prox0["final_accuracy"] == fedavg["final_accuracy"]);
+  CHECK(prox0["final_loss"] == fedavg["final_loss"]);
+  CHECK(prox0["final_federated_accuracy"] == fedavg["final_federated_accuracy"]);
+
+  // The global half of Ditto trains exactly as FedAvg.
+  CHECK(ditto["final_accuracy"] == fedavg["final_accuracy"]);
+  CHECK(ditto["final_loss"] == fedavg["final_loss"]);
+  // Each client's personal model, on its own test split (a mean over clients
+  // with its spread), against the global model on the same splits.
+  CHECK(ditto["final_federated_clients_evaluated"] == 3);
+  CHECK(ditto.contains("final_federated_accuracy_std"));
+  const double personal = ditto["final_federated_accuracy"].get<double>();
+  CHECK(personal == Approx(mean_client_accuracy("ditto", 3)));
+  CHECK(personal > mean_client_accuracy("fedavg", 3) + 0.05);
+}
