@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
                                         {"fc1.lora_B", at::randn({300, 4})}};
   lorafed::NamedTensors with_parameter = adapter;
   with_parameter.emplace(std::string(wire::kParameterPrefix) + "head.weight", at::randn({3, 2}));
+  lorafed::NamedTensors with_control = adapter;  // SCAFFOLD's control variate change
+  for (const auto& [name, tensor] : adapter) {
+    with_control.emplace(std::string(wire::kControlPrefix) + name, at::randn(tensor.sizes()));
+  }
   const std::vector<wire::Envelope> seeds = {
       {0, "client-1", "server", wire::RegisterBody{4, "mlp-784x128x64x10", 10}, {}},
       {1, "server", "client-0", wire::FitInsBody{16, {{"lr", 0.1}, {"name", std::string("x")}}, 0},
@@ -33,6 +37,7 @@ int main(int argc, char** argv) {
       {1, "client-0", "server", wire::FitResBody{16, 10, {{"train_loss", 0.5}}}, adapter},
       {1, "client-0", "server", wire::FitResBody{16, 10, {}}, framed},
       {1, "client-0", "server", wire::FitResBody{16, 10, {}}, with_parameter},
+      {1, "client-0", "server", wire::FitResBody{16, 10, {}}, with_control},
       // What a hostile peer may send instead of matrices.
       {1,
        "client-0",

@@ -1,6 +1,6 @@
-// Client-side algorithms through `lorafed simulate` on tiny-fmnist: FedProx
-// and Ditto against FedAvg on the same clients and data (docs/algorithms.md
-// §FedProx, §Ditto).
+// Client-side algorithms through `lorafed simulate` on tiny-fmnist: FedProx,
+// Ditto and SCAFFOLD against FedAvg on the same clients and data
+// (docs/algorithms.md §FedProx, §Ditto, §SCAFFOLD).
 #include <catch2/catch.hpp>
 
 #include "integration/federation_runs.hpp"
@@ -71,4 +71,25 @@ TEST_CASE(
   const double personal = ditto["final_federated_accuracy"].get<double>();
   CHECK(personal == Approx(mean_client_accuracy("ditto", 3)));
   CHECK(personal > mean_client_accuracy("fedavg", 3) + 0.05);
+}
+
+TEST_CASE("scaffold runs a federation, control variates going both ways",
+          "[federation][scaffold]") {
+  const json fedavg = simulate("fedavg-plain", {});
+  const json scaffold = simulate("scaffold", {"--set", "strategy.name=scaffold"});
+  INFO(scaffold.dump(2));
+  CHECK(scaffold["client_failures"] == 0);
+  CHECK(scaffold["final_accuracy"].get<double>() > scaffold["base_accuracy"].get<double>() + 0.1);
+  // The control variate has the adapter's size: twice the tensors down and up.
+  const double ratio = scaffold["bytes_down"].get<double>() / fedavg["bytes_down"].get<double>();
+  CHECK(ratio > 1.9);
+  CHECK(ratio < 2.1);
+  // c moved away from zero after the first round.
+  bool moved = false;
+  for (const json& line : read_metrics(out_dir("scaffold"))) {
+    if (line["type"] == "round" && line.value("round", 0) == 3) {
+      moved = line.value("strategy_control_norm", 0.0) > 0;
+    }
+  }
+  CHECK(moved);
 }

@@ -253,6 +253,55 @@ TEST_CASE("a FedAvg client of another rank is refused at registration and the fe
   CHECK_FALSE(results.contains("client-2"));
 }
 
+TEST_CASE("a SCAFFOLD client that keeps its control variate back fails alone",
+          "[trust][scaffold]") {
+  const fs::path out = fresh_dir("trust-scaffold");
+  const std::string endpoint = "tcp://127.0.0.1:47619";
+  const auto extra = join(liveness(endpoint), {"--set", "strategy.name=\"scaffold\""});
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  Process client0(join(command("client", out, extra), {"--id", "0"}), out / "client-0.log", kEnv);
+  Process client1(join(command("client", out, extra), {"--id", "1"}), out / "client-1.log", kEnv);
+  // Client 2 learns the model id from a refusal, registers, and answers every
+  // instruction with the adapter it was sent and no control variate.
+  HandClient hand(endpoint, "hand", "client-2");
+  std::string model_id = "?";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    hand.send_frames({register_frame("client-2", 4, model_id)});
+    if (attempt == 1) break;
+    while (auto reply = hand.next(std::chrono::seconds(60))) {
+      std::smatch match;
+      if (const auto* error = std::get_if<wire::ErrorBody>(&reply->body);
+          error != nullptr &&
+          std::regex_search(error->text, match, std::regex("server's model '([^']+)'"))) {
+        model_id = match[1].str();
+        break;
+      }
+    }
+  }
+  int answered = 0;
+  while (auto instruction = hand.next(std::chrono::seconds(60))) {
+    if (std::holds_alternative<wire::ShutdownBody>(instruction->body)) break;
+    const auto* fit = std::get_if<wire::FitInsBody>(&instruction->body);
+    if (fit == nullptr) continue;
+    CHECK(wire::take_prefixed(instruction->tensors, wire::kControlPrefix).size() == 6);
+    hand.send(wire::Envelope{instruction->round, "client-2", wire::kServerId,
+                             wire::FitResBody{fit->alpha, 50, {}}, instruction->tensors});
+    ++answered;
+  }
+  require_exit(server, 0, out / "server.log");
+  require_exit(client0, 0, out / "client-0.log", 30);
+  require_exit(client1, 0, out / "client-1.log", 30);
+  CHECK(answered == 3);
+  CHECK(rounds_run(out) == 3);
+  const auto results = fit_results(out);
+  CHECK(results.at("client-0") == 3);
+  CHECK(results.at("client-1") == 3);
+  CHECK_FALSE(results.contains("client-2"));
+  CHECK_THAT(read_file(out / "server.log"),
+             Catch::Matchers::Contains("client-2 failed: invalid update: no control variate "
+                                       "returned, though one was sent"));
+}
+
 TEST_CASE("a hostile registration cannot make a FedHL server allocate, nor a broker hoard",
           "[trust][security]") {
   const fs::path out = fresh_dir("trust-registration");

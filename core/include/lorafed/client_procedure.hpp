@@ -27,6 +27,7 @@ struct FitOutcome {
   std::int64_t num_examples = 0;
   Metrics metrics;
   NamedTensors parameters = {};  // shared model parameters to return, if any
+  Adapter control = {};          // in the adapter's layout (FitResult::control), if any
 };
 
 struct EvaluateOutcome {

@@ -33,6 +33,10 @@ struct FitInstruction {
   // Whole model parameters to load before training, named as the spec's
   // shared_parameters (LG-FedAvg's head); empty for most strategies.
   NamedTensors parameters = {};
+  // Tensors in the layout of `adapter` (same layers, same shapes) that are
+  // not a model: SCAFFOLD's server control variate. Empty for most
+  // strategies; when set, the client checks its layout against `adapter`.
+  Adapter control = {};
 };
 
 struct FitResult {
@@ -41,6 +45,9 @@ struct FitResult {
   std::int64_t num_examples = 0;
   Metrics metrics;
   NamedTensors parameters = {};  // shared parameters the client returned, if any
+  // In the layout of `adapter`, checked by the server: SCAFFOLD's change of
+  // the client's control variate. Empty unless the procedure returned one.
+  Adapter control = {};
 };
 
 struct EvaluateInstruction {
@@ -66,6 +73,9 @@ struct StrategyContext {
   ModelSpec spec;
   double alpha = 16.0;
   std::uint64_t seed = 0;
+  // The clients the federation has ([federation] num_clients); 0 where
+  // nobody knows (`lorafed aggregate`).
+  std::int64_t num_clients = 0;
 };
 
 // The server half of an aggregation strategy, in Flower's vocabulary.

@@ -121,6 +121,7 @@ wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& ins
   NamedTensors own = instruction.tensors;
   NamedTensors merge = wire::take_prefixed(own, wire::kMergePrefix);
   NamedTensors parameters = wire::take_prefixed(own, wire::kParameterPrefix);
+  const NamedTensors control = wire::take_prefixed(own, wire::kControlPrefix);
   FitInstruction fit_instruction{options_.id, adapter_from_named_tensors(own, body.alpha),
                                  body.config};
   validate_adapter(fit_instruction.adapter, spec_, options_.rank);
@@ -131,6 +132,11 @@ wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& ins
   }
   validate_shared_parameters(parameters, spec_);
   fit_instruction.parameters = std::move(parameters);
+  if (!control.empty()) {
+    fit_instruction.control = adapter_from_named_tensors(control, body.alpha);
+    validate_adapter(fit_instruction.control, spec_, options_.rank);
+    require_same_layout(own, control, "control variate");
+  }
   const auto started = std::chrono::steady_clock::now();
   FitOutcome outcome = procedure_->fit(model, fit_instruction, context);
   outcome.metrics["fit_s"] =
@@ -138,6 +144,9 @@ wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& ins
   NamedTensors tensors = to_named_tensors(outcome.adapter);
   for (auto& [name, tensor] : outcome.parameters) {
     tensors.emplace(wire::kParameterPrefix + name, tensor);
+  }
+  for (auto& [name, tensor] : to_named_tensors(outcome.control)) {
+    tensors.emplace(wire::kControlPrefix + name, tensor);
   }
   return wire::Envelope{
       instruction.round, options_.id, wire::kServerId,

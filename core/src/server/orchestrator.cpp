@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
 #include <utility>
 
 #include "lorafed/error.hpp"
@@ -103,7 +104,7 @@ void Orchestrator::throw_if_interrupted(const char* where) const {
 }
 
 nlohmann::json Orchestrator::run_rounds() {
-  strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed});
+  strategy_->initialize(StrategyContext{spec_, config_.alpha, config_.seed, config_.num_clients});
   link_.heartbeat_if_due();  // the broker learns at once that the server is there
 
   // Round 0 is the base model: the strategy's initial global product, or for
@@ -289,6 +290,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
   std::vector<FitInstruction> instructions =
       strategy_->configure_fit(round, roster_.infos(sampled));
   std::map<std::string, std::int64_t> rank_sent;
+  std::set<std::string> control_sent;  // a reply to these must carry its own
   std::map<std::string, wire::Envelope> instructed;
   for (FitInstruction& instruction : instructions) {
     if (!roster_.contains(instruction.client_id)) {
@@ -302,6 +304,10 @@ nlohmann::json Orchestrator::fit_round(int round) {
     }
     for (auto& [name, tensor] : instruction.parameters) {
       tensors.emplace(wire::kParameterPrefix + name, tensor);
+    }
+    if (!instruction.control.layers.empty()) control_sent.insert(instruction.client_id);
+    for (auto& [name, tensor] : to_named_tensors(instruction.control)) {
+      tensors.emplace(wire::kControlPrefix + name, tensor);
     }
     instructed.emplace(
         instruction.client_id,
@@ -328,6 +334,13 @@ nlohmann::json Orchestrator::fit_round(int round) {
         throw FormatError("returned rank " + std::to_string(update.adapter.rank()) +
                           ", was sent rank " + std::to_string(sent_rank));
       }
+      // A strategy that sent a control variate gets one back from every
+      // client it counts, and one that sent none gets none.
+      if (control_sent.contains(id) == update.control.layers.empty()) {
+        throw FormatError(control_sent.contains(id)
+                              ? "no control variate returned, though one was sent"
+                              : "a control variate returned, though none was sent");
+      }
       // A count above what it registered would inflate its weight.
       const std::int64_t registered = roster_.info(id).num_examples;
       if (body.num_examples < 0 || body.num_examples > registered) {
@@ -339,7 +352,7 @@ nlohmann::json Orchestrator::fit_round(int round) {
                      fmt::join(dropped, ", "));
       }
       results.push_back(FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
-                                  std::move(update.parameters)});
+                                  std::move(update.parameters), std::move(update.control)});
     } catch (const FormatError& error) {
       failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});
       link_.send_error(id, wire::ErrorCode::kInvalidTensor, error.what());

@@ -13,8 +13,14 @@ CheckedUpdate check_update(NamedTensors tensors, double alpha, const ModelSpec& 
   CheckedUpdate update;
   update.parameters = wire::take_prefixed(tensors, wire::kParameterPrefix);
   validate_shared_parameters(update.parameters, spec);
+  const NamedTensors control = wire::take_prefixed(tensors, wire::kControlPrefix);
   update.adapter = adapter_from_named_tensors(tensors, alpha);
   validate_adapter(update.adapter, spec, max_rank);
+  if (!control.empty()) {
+    update.control = adapter_from_named_tensors(control, alpha);
+    validate_adapter(update.control, spec, max_rank);
+    require_same_layout(tensors, control, "control variate");
+  }
   return update;
 }
 

@@ -15,6 +15,7 @@ namespace lorafed {
 struct CheckedUpdate {
   Adapter adapter;
   NamedTensors parameters;  // the "param." tensors, without the prefix
+  Adapter control;          // the "control." tensors: the adapter's layout, or none
 };
 
 // Splits `tensors` into shared parameters and the adapter's factors and

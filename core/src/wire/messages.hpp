@@ -121,6 +121,9 @@ inline constexpr const char* kServerId = "server";
 inline constexpr const char* kMergePrefix = "merge.";
 // Prefix of shared model parameters (FitIns and FitRes; LG-FedAvg's head).
 inline constexpr const char* kParameterPrefix = "param.";
+// Prefix of tensors in the adapter's layout that are not a model (FitIns and
+// FitRes; SCAFFOLD's control variates).
+inline constexpr const char* kControlPrefix = "control.";
 
 // Moves the tensors whose names start with `prefix` out of `tensors`, with
 // the prefix removed.
