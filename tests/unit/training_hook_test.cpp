@@ -193,3 +193,47 @@ TEST_CASE("fedprox with mu = 0 trains exactly as fedavg, and mu > 0 pulls toward
       plugin.factory->create_strategy(ConfigTable::parse_string("mu = -1.0", "bad.toml")),
       Catch::Matchers::Contains("mu") && Catch::Matchers::Contains("[0, 1e6]"));
 }
+
+TEST_CASE("fedhl and flexlora clients take a proximal term at their own rank", "[hook][fedprox]") {
+  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto model_plugin = registry.model("linear");
+  auto fit_with = [&](const std::string& strategy, const std::string& config_text,
+                      std::int64_t rank) {
+    const auto plugin = registry.strategy(strategy);
+    auto procedure = keep_library_alive(
+        plugin.factory->create_client_procedure(ConfigTable::parse_string(config_text, "t.toml")),
+        plugin.factory);
+    auto model =
+        keep_library_alive(model_plugin.factory->create(
+                               ConfigTable(), ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
+                           model_plugin.factory);
+    // What a truncating strategy sends: factors at the client's rank, B not 0.
+    Adapter sent = init_adapter(model->spec(), rank, 8.0, 3);
+    for (auto& [name, factors] : sent.layers) factors.b = 0.1 * at::ones_like(factors.b);
+    ClientContext context;
+    context.rank = rank;
+    context.seed = 5;
+    context.train.learning_rate = 0.05;
+    context.train.local_epochs = 2;
+    const FitOutcome outcome =
+        procedure->fit(*model, FitInstruction{"client-0", sent, {}}, context);
+    double distance = 0;
+    for (const auto& [name, factors] : outcome.adapter.layers) {
+      distance += (factors.a - sent.layers.at(name).a).square().sum().item<double>() +
+                  (factors.b - sent.layers.at(name).b).square().sum().item<double>();
+    }
+    return distance;
+  };
+  for (const std::string strategy : {"fedhl", "flexlora"}) {
+    INFO(strategy);
+    for (const std::int64_t rank : {2, 8}) {
+      const double free = fit_with(strategy, "", rank);
+      CHECK(fit_with(strategy, "proximal_mu = 0.0", rank) == free);
+      CHECK(fit_with(strategy, "proximal_mu = 10.0", rank) < 0.5 * free);
+    }
+  }
+  const auto plugin = registry.strategy("fedhl");
+  CHECK_THROWS_WITH(plugin.factory->create_client_procedure(
+                        ConfigTable::parse_string("proximal_mu = -1.0", "bad.toml")),
+                    Catch::Matchers::Contains("proximal_mu"));
+}

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "../fedavg/fedavg_strategy.hpp"
+#include "../fedprox/proximal_procedure.hpp"
 #include "lorafed/plugin.hpp"
 #include "lorafed/proximal_term.hpp"
 #include "lorafed/seed.hpp"
@@ -22,11 +23,7 @@ struct DittoOptions {
 // Both halves are made wherever either is: the server checks the keys too.
 DittoOptions read_options(const ConfigTable& config) {
   DittoOptions options;
-  options.lambda = config.get<double>("lambda", options.lambda);
-  if (!std::isfinite(options.lambda) || options.lambda < 0 || options.lambda > 1e6) {
-    throw_config_error(config, "lambda",
-                       "must be in [0, 1e6], got " + std::to_string(options.lambda));
-  }
+  options.lambda = fedprox::read_mu(config, "lambda", options.lambda);
   options.personal_epochs = config.get<std::int64_t>("personal_epochs", options.personal_epochs);
   if (options.personal_epochs < 0 || options.personal_epochs > 1'000'000) {
     throw_config_error(config, "personal_epochs",

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "../fedprox/proximal_procedure.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
@@ -95,6 +96,7 @@ class FedHl final : public TruncatingStrategy {
 class FedHlFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
+    fedprox::read_mu(config, "proximal_mu", 0.0);  // checked wherever the configuration is
     FedHlOptions options;
     const std::string weighting = config.get<std::string>("weighting", "truncation");
     if (weighting == "truncation")
@@ -117,8 +119,12 @@ class FedHlFactory final : public StrategyFactory {
     options.per_layer_errors = errors == "layer";
     return std::make_unique<FedHl>(TruncatingStrategy::read_options(config, ".global"), options);
   }
-  std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
-    return std::make_unique<LoraTrainingProcedure>();
+  // FedProx's term at the client's own rank, anchored at the truncation it
+  // was sent (docs/algorithms.md §FedProx); 0, the default, is plain LoRA
+  // training.
+  std::unique_ptr<ClientProcedure> create_client_procedure(
+      const ConfigTable& config) const override {
+    return fedprox::make_procedure(fedprox::read_mu(config, "proximal_mu", 0.0));
   }
 };
 

@@ -3,6 +3,7 @@
 // FedHL removes.
 #include <ATen/ATen.h>
 
+#include "../fedprox/proximal_procedure.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
@@ -43,11 +44,16 @@ class FlexLora final : public TruncatingStrategy {
 class FlexLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
+    fedprox::read_mu(config, "proximal_mu", 0.0);  // checked wherever the configuration is
     return std::make_unique<FlexLora>(TruncatingStrategy::read_options(config, ".delta"),
                                       read_example_weighting(config));
   }
-  std::unique_ptr<ClientProcedure> create_client_procedure(const ConfigTable&) const override {
-    return std::make_unique<LoraTrainingProcedure>();
+  // FedProx's term at the client's own rank, anchored at the truncation it
+  // was sent (docs/algorithms.md §FedProx); 0, the default, is plain LoRA
+  // training.
+  std::unique_ptr<ClientProcedure> create_client_procedure(
+      const ConfigTable& config) const override {
+    return fedprox::make_procedure(fedprox::read_mu(config, "proximal_mu", 0.0));
   }
 };
 
