@@ -37,6 +37,18 @@ TEST_CASE("named tensors use PEFT's factor names and convert back", "[adapter]")
                     Contains("not a LoRA factor"));
 }
 
+TEST_CASE("an adapter's state carries its alpha, and a state without one is refused", "[adapter]") {
+  const Adapter adapter = init_adapter(kSpec, 2, 12.0, 1);
+  const Adapter back = adapter_from_state(adapter_state(adapter));
+  CHECK(back.alpha == 12.0);
+  CHECK(at::equal(back.layers.at("fc1").a, adapter.layers.at("fc1").a));
+  CHECK(at::equal(back.layers.at("head").b, adapter.layers.at("head").b));
+  CHECK_THROWS_WITH(adapter_from_state(to_named_tensors(adapter)), Contains("'alpha'"));
+  NamedTensors negative = adapter_state(adapter);
+  negative["alpha"] = at::scalar_tensor(-1.0, at::kDouble);
+  CHECK_THROWS_WITH(adapter_from_state(negative), Contains("alpha is invalid"));
+}
+
 TEST_CASE("dense_delta is scale times B A", "[adapter]") {
   Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
   adapter.layers.at("fc1").b = at::randn({5, 2});

@@ -37,6 +37,12 @@ struct LORAFED_API Adapter {
 LORAFED_API NamedTensors to_named_tensors(const Adapter& adapter);
 LORAFED_API Adapter adapter_from_named_tensors(const NamedTensors& tensors, double alpha);
 
+// An adapter and its alpha as named tensors (PEFT's names and "alpha"), and
+// back: what a procedure carries between rounds (ClientProcedure::client_state).
+// adapter_from_state throws FormatError when "alpha" is missing or invalid.
+LORAFED_API NamedTensors adapter_state(const Adapter& adapter);
+LORAFED_API Adapter adapter_from_state(const NamedTensors& state);
+
 // Checks every layer of `spec` is present with A: rank×in and B: out×rank,
 // float32, finite, and 1 ≤ rank ≤ max_rank; no extra layers. Throws
 // lorafed::FormatError naming the layer and what is wrong. An empty adapter

@@ -44,6 +44,15 @@ class LORAFED_API ClientProcedure {
                          const ClientContext& context) = 0;
   virtual EvaluateOutcome evaluate(ModelBackend& model, const EvaluateInstruction& instruction,
                                    const ClientContext& context) = 0;
+
+  // What this client's procedure carries from one round to the next
+  // (Ditto's personal adapter, SCAFFOLD's c_i), so that a client whose
+  // model exists only while it works ([client] models = "on_demand") keeps
+  // it in the state store, which may spill to disk: a fresh procedure given
+  // load_client_state(client_state()) behaves as this one. The default
+  // carries nothing.
+  virtual NamedTensors client_state() const;
+  virtual void load_client_state(const NamedTensors& state);
 };
 
 // Plain LoRA fine-tuning: install the adapter, train it with the base

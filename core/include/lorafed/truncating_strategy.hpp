@@ -41,6 +41,10 @@ class LORAFED_API TruncatingStrategy : public Strategy {
   TruncatedGlobal& global() { return global_; }
   const TruncatedGlobal& global() const { return global_; }
   const StrategyContext& context() const { return context_; }
+  bool evaluates_clients() const { return options_.evaluate_clients; }
+  // ΔW_i = s·B_i'A_i' − s·B_i A_i per layer: how a client changed the
+  // product it was sent (what differential privacy clips, docs/privacy.md).
+  static NamedTensors product_change(const FitInstruction& instruction, const FitResult& result);
 
  private:
   // One truncated SVD per layer at the largest rank among `clients` (cached

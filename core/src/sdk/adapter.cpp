@@ -52,4 +52,26 @@ Adapter init_adapter(const ModelSpec& spec, std::int64_t rank, double alpha, std
   return adapter;
 }
 
+namespace {
+constexpr const char* kAlphaName = "alpha";
+}  // namespace
+
+NamedTensors adapter_state(const Adapter& adapter) {
+  NamedTensors state = to_named_tensors(adapter);
+  state.emplace(kAlphaName, at::scalar_tensor(adapter.alpha, at::kDouble));
+  return state;
+}
+
+Adapter adapter_from_state(const NamedTensors& state) {
+  NamedTensors factors = state;
+  const auto alpha = factors.find(kAlphaName);
+  if (alpha == factors.end() || alpha->second.numel() != 1) {
+    throw FormatError("adapter state has no scalar 'alpha'");
+  }
+  const double value = alpha->second.to(at::kDouble).item<double>();
+  if (!std::isfinite(value) || value <= 0) throw FormatError("adapter state's alpha is invalid");
+  factors.erase(alpha);
+  return adapter_from_named_tensors(factors, value);
+}
+
 }  // namespace lorafed

@@ -5,12 +5,14 @@
 #include "lorafed/error.hpp"
 #include "lorafed/model_backend.hpp"
 #include "lorafed/plugin.hpp"
+#include "lorafed/private_aggregation.hpp"
 #include "lorafed/strategy.hpp"
 
 namespace lorafed {
 
 ModelBackend::~ModelBackend() = default;
 Strategy::~Strategy() = default;
+PrivateAggregation::~PrivateAggregation() = default;
 ClientProcedure::~ClientProcedure() = default;
 LoraTrainingProcedure::~LoraTrainingProcedure() = default;
 PluginFactory::~PluginFactory() = default;
@@ -20,6 +22,16 @@ TransportFactory::~TransportFactory() = default;
 
 std::string TransportFactory::write_key_pair(const std::string&) const {
   throw ConfigError("this transport authenticates no one: it has no keys to make");
+}
+
+NamedTensors ClientProcedure::client_state() const {
+  return {};
+}
+
+void ClientProcedure::load_client_state(const NamedTensors& state) {
+  if (state.empty()) return;
+  throw Error("this strategy's client procedure keeps no state between rounds, but was given '" +
+              state.begin()->first + "'");
 }
 
 bool Strategy::personalised() const {

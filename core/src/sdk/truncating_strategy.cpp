@@ -1,5 +1,6 @@
 #include "lorafed/truncating_strategy.hpp"
 
+#include "lorafed/error.hpp"
 #include "lorafed/seed.hpp"
 
 namespace lorafed {
@@ -67,6 +68,18 @@ NamedTensors TruncatingStrategy::state() const {
 }
 void TruncatingStrategy::load_state(const NamedTensors& state) {
   global_.load_state(state, options_.state_suffix);
+}
+
+NamedTensors TruncatingStrategy::product_change(const FitInstruction& instruction,
+                                                const FitResult& result) {
+  NamedTensors change = result.adapter.dense_delta();
+  for (auto& [name, sent] : instruction.adapter.dense_delta()) {
+    const auto found = change.find(name);
+    if (found == change.end())
+      throw FormatError(result.client_id + ": adapter lacks layer '" + name + "'");
+    found->second.sub_(sent);
+  }
+  return change;
 }
 
 Adapter TruncatingStrategy::client_adapter(int round, std::span<const ClientInfo> clients,
