@@ -72,8 +72,12 @@ class ClientMaker {
       std::lock_guard lock(*mutex);
       return plugins->make_model(context);
     };
+    VirtualClient::ProcedureMaker make_procedure = [plugins = &plugins_, mutex = making_] {
+      std::lock_guard lock(*mutex);
+      return plugins->make_client_procedure();
+    };
     return std::make_shared<VirtualClient>(std::move(options), std::move(make_model), states_,
-                                           plugins_.make_client_procedure());
+                                           std::move(make_procedure));
   }
 
  private:

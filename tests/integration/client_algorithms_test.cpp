@@ -93,3 +93,23 @@ TEST_CASE("scaffold runs a federation, control variates going both ways",
   }
   CHECK(moved);
 }
+
+TEST_CASE(
+    "ditto's personal adapters and scaffold's control variates live in the state store of "
+    "on-demand clients, spilled to disk, as they do in resident ones",
+    "[federation][ditto][scaffold][state-store]") {
+  // state_memory_mb = 0: every client's state goes to disk between rounds.
+  const std::vector<std::string> on_demand = {"--set", "client.models=on_demand", "--set",
+                                              "client.state_memory_mb=0"};
+  const json ditto = simulate("ditto-resident", {"--set", "strategy.name=ditto"});
+  const json ditto_spilled =
+      simulate("ditto-spilled", join({"--set", "strategy.name=ditto"}, on_demand));
+  CHECK(ditto_spilled["final_federated_accuracy"] == ditto["final_federated_accuracy"]);
+  CHECK(ditto_spilled["final_federated_loss"] == ditto["final_federated_loss"]);
+
+  const json scaffold = simulate("scaffold-resident", {"--set", "strategy.name=scaffold"});
+  const json scaffold_spilled =
+      simulate("scaffold-spilled", join({"--set", "strategy.name=scaffold"}, on_demand));
+  CHECK(scaffold_spilled["final_accuracy"] == scaffold["final_accuracy"]);
+  CHECK(scaffold_spilled["final_loss"] == scaffold["final_loss"]);
+}

@@ -20,11 +20,11 @@ VirtualClient::VirtualClient(Options options, std::shared_ptr<ModelBackend> mode
 
 VirtualClient::VirtualClient(Options options, ModelMaker make_model,
                              std::shared_ptr<ClientStateStore> states,
-                             std::shared_ptr<ClientProcedure> procedure)
+                             ProcedureMaker make_procedure)
     : options_(std::move(options)),
       make_model_(std::move(make_model)),
-      states_(std::move(states)),
-      procedure_(std::move(procedure)) {
+      make_procedure_(std::move(make_procedure)),
+      states_(std::move(states)) {
   const std::shared_ptr<ModelBackend> model = make_model_();
   spec_ = model->spec();
   num_train_examples_ = model->num_train_examples();
@@ -41,14 +41,19 @@ wire::Envelope VirtualClient::registration() const {
 namespace {
 
 // What an on-demand client keeps between instructions: its backend's state
-// ("model." names) and the adapter installed in it ("adapter." names and
-// its alpha), which a personalised procedure evaluates as it trained it.
+// ("model." names), the adapter installed in it ("adapter." names and its
+// alpha), which a personalised procedure evaluates as it trained it, and
+// its procedure's state ("procedure." names).
 constexpr std::string_view kModelPrefix = "model.";
 constexpr std::string_view kAdapterPrefix = "adapter.";
+constexpr std::string_view kProcedurePrefix = "procedure.";
 constexpr const char* kAdapterAlpha = "adapter_alpha";
 
-NamedTensors state_of(const ModelBackend& model) {
+NamedTensors state_of(const ModelBackend& model, const ClientProcedure& procedure) {
   NamedTensors state;
+  for (auto& [name, tensor] : procedure.client_state()) {
+    state.emplace(std::string(kProcedurePrefix) + name, tensor);
+  }
   for (auto& [name, tensor] : model.client_state()) {
     state.emplace(std::string(kModelPrefix) + name, tensor);
   }
@@ -62,13 +67,16 @@ NamedTensors state_of(const ModelBackend& model) {
   return state;
 }
 
-void restore(ModelBackend& model, const NamedTensors& state) {
-  NamedTensors own, factors;
+void restore(ModelBackend& model, ClientProcedure& procedure, const NamedTensors& state) {
+  NamedTensors own, factors, carried;
   for (const auto& [name, tensor] : state) {
     if (name.starts_with(kModelPrefix)) own.emplace(name.substr(kModelPrefix.size()), tensor);
     if (name.starts_with(kAdapterPrefix))
       factors.emplace(name.substr(kAdapterPrefix.size()), tensor);
+    if (name.starts_with(kProcedurePrefix))
+      carried.emplace(name.substr(kProcedurePrefix.size()), tensor);
   }
+  procedure.load_client_state(carried);
   model.load_client_state(own);
   if (!factors.empty()) {
     model.install_adapter(
@@ -77,13 +85,6 @@ void restore(ModelBackend& model, const NamedTensors& state) {
 }
 
 }  // namespace
-
-std::shared_ptr<ModelBackend> VirtualClient::model_for_instruction() {
-  if (model_) return model_;
-  std::shared_ptr<ModelBackend> model = make_model_();
-  if (std::optional<NamedTensors> state = states_->get(options_.index)) restore(*model, *state);
-  return model;
-}
 
 wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
   std::lock_guard lock(busy_);
@@ -100,10 +101,19 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
     if (!fits && !std::holds_alternative<wire::EvaluateInsBody>(instruction.body)) {
       throw Error(std::string("cannot handle ") + wire::body_name(instruction.body));
     }
-    const std::shared_ptr<ModelBackend> model = model_for_instruction();
-    wire::Envelope reply =
-        fits ? fit(*model, instruction, context) : evaluate(*model, instruction, context);
-    if (!model_) states_->put(options_.index, state_of(*model));
+    // Resident, or made for this instruction with the client's state loaded.
+    std::shared_ptr<ModelBackend> model = model_;
+    std::shared_ptr<ClientProcedure> procedure = procedure_;
+    if (!model_) {
+      model = make_model_();
+      procedure = make_procedure_();
+      if (std::optional<NamedTensors> state = states_->get(options_.index)) {
+        restore(*model, *procedure, *state);
+      }
+    }
+    wire::Envelope reply = fits ? fit(*model, *procedure, instruction, context)
+                                : evaluate(*model, *procedure, instruction, context);
+    if (!model_) states_->put(options_.index, state_of(*model, *procedure));
     return reply;
   } catch (const std::exception& error) {
     spdlog::error("{}: round {}: {}", options_.id, instruction.round, error.what());
@@ -115,8 +125,8 @@ wire::Envelope VirtualClient::handle(const wire::Envelope& instruction) {
   }
 }
 
-wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& instruction,
-                                  const ClientContext& context) {
+wire::Envelope VirtualClient::fit(ModelBackend& model, ClientProcedure& procedure,
+                                  const wire::Envelope& instruction, const ClientContext& context) {
   const auto& body = std::get<wire::FitInsBody>(instruction.body);
   NamedTensors own = instruction.tensors;
   NamedTensors merge = wire::take_prefixed(own, wire::kMergePrefix);
@@ -138,7 +148,7 @@ wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& ins
     require_same_layout(own, control, "control variate");
   }
   const auto started = std::chrono::steady_clock::now();
-  FitOutcome outcome = procedure_->fit(model, fit_instruction, context);
+  FitOutcome outcome = procedure.fit(model, fit_instruction, context);
   outcome.metrics["fit_s"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   NamedTensors tensors = to_named_tensors(outcome.adapter);
@@ -154,14 +164,15 @@ wire::Envelope VirtualClient::fit(ModelBackend& model, const wire::Envelope& ins
       std::move(tensors)};
 }
 
-wire::Envelope VirtualClient::evaluate(ModelBackend& model, const wire::Envelope& instruction,
+wire::Envelope VirtualClient::evaluate(ModelBackend& model, ClientProcedure& procedure,
+                                       const wire::Envelope& instruction,
                                        const ClientContext& context) {
   const auto& body = std::get<wire::EvaluateInsBody>(instruction.body);
   Adapter adapter = adapter_from_named_tensors(instruction.tensors, body.alpha);
   // An adapter to evaluate may have any rank: it is applied, not trained
   // (FLoRA sends the stacks a client has not merged yet).
   validate_adapter(adapter, spec_, INT64_MAX);
-  EvaluateOutcome outcome = procedure_->evaluate(
+  EvaluateOutcome outcome = procedure.evaluate(
       model, EvaluateInstruction{options_.id, std::move(adapter), body.config}, context);
   return wire::Envelope{
       instruction.round,

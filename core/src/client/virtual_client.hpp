@@ -31,14 +31,16 @@ class VirtualClient {
   VirtualClient(Options options, std::shared_ptr<ModelBackend> model,
                 std::shared_ptr<ClientProcedure> procedure);
 
-  // An on-demand client: its backend exists only while it handles an
-  // instruction. `make_model` makes it (from any worker thread); what it
-  // carries to the next instruction (ModelBackend::client_state) waits in
-  // `states`, and is replaced only when an instruction succeeds. Made once
-  // here, to learn the spec and the number of training examples.
+  // An on-demand client: its backend and its procedure exist only while it
+  // handles an instruction. `make_model` and `make_procedure` make them
+  // (from any worker thread); what they carry to the next instruction
+  // (ModelBackend::client_state, ClientProcedure::client_state) waits in
+  // `states`, and is replaced only when an instruction succeeds. The model
+  // is made once here, to learn the spec and the number of training examples.
   using ModelMaker = std::function<std::shared_ptr<ModelBackend>()>;
+  using ProcedureMaker = std::function<std::shared_ptr<ClientProcedure>()>;
   VirtualClient(Options options, ModelMaker make_model, std::shared_ptr<ClientStateStore> states,
-                std::shared_ptr<ClientProcedure> procedure);
+                ProcedureMaker make_procedure);
 
   const std::string& id() const { return options_.id; }
   wire::Envelope registration() const;
@@ -47,19 +49,17 @@ class VirtualClient {
   wire::Envelope handle(const wire::Envelope& instruction);
 
  private:
-  wire::Envelope fit(ModelBackend& model, const wire::Envelope& instruction,
-                     const ClientContext& context);
-  wire::Envelope evaluate(ModelBackend& model, const wire::Envelope& instruction,
-                          const ClientContext& context);
-  // The backend for one instruction: the resident one, or a new one with
-  // the client's state loaded.
-  std::shared_ptr<ModelBackend> model_for_instruction();
+  wire::Envelope fit(ModelBackend& model, ClientProcedure& procedure,
+                     const wire::Envelope& instruction, const ClientContext& context);
+  wire::Envelope evaluate(ModelBackend& model, ClientProcedure& procedure,
+                          const wire::Envelope& instruction, const ClientContext& context);
 
   Options options_;
-  std::shared_ptr<ModelBackend> model_;  // resident clients only
-  ModelMaker make_model_;                // on-demand clients only
+  std::shared_ptr<ModelBackend> model_;         // resident clients only
+  std::shared_ptr<ClientProcedure> procedure_;  // resident clients only
+  ModelMaker make_model_;                       // on-demand clients only
+  ProcedureMaker make_procedure_;               // on-demand clients only
   std::shared_ptr<ClientStateStore> states_;
-  std::shared_ptr<ClientProcedure> procedure_;
   ModelSpec spec_;
   std::int64_t num_train_examples_ = 0;
   std::mutex busy_;

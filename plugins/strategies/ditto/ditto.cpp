@@ -67,6 +67,15 @@ class DittoProcedure final : public LoraTrainingProcedure {
         model, EvaluateInstruction{instruction.client_id, *personal_, instruction.config}, context);
   }
 
+  // v_i, for a client whose procedure lives only while it works.
+  NamedTensors client_state() const override {
+    return personal_ ? adapter_state(*personal_) : NamedTensors{};
+  }
+  void load_client_state(const NamedTensors& state) override {
+    personal_.reset();
+    if (!state.empty()) personal_ = adapter_from_state(state);
+  }
+
  private:
   DittoOptions options_;
   std::optional<Adapter> personal_;

@@ -187,6 +187,15 @@ class ScaffoldProcedure final : public LoraTrainingProcedure {
     return outcome;
   }
 
+  // c_i, for a client whose procedure lives only while it works.
+  NamedTensors client_state() const override {
+    return own_ ? adapter_state(*own_) : NamedTensors{};
+  }
+  void load_client_state(const NamedTensors& state) override {
+    own_.reset();
+    if (!state.empty()) own_ = adapter_from_state(state);
+  }
+
  private:
   std::optional<Adapter> own_;  // c_i
 };
