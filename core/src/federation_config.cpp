@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "lorafed/error.hpp"
+#include "lorafed/seed.hpp"
 #include "src/rank_assignment.hpp"
 #include "src/sdk/config_ranges.hpp"
 
@@ -136,6 +137,13 @@ FederationConfig FederationConfig::load(const std::filesystem::path& path,
     throw_config_error(broker, "heartbeat_timeout_s",
                        "must be at least twice heartbeat_interval_s, or live clients are lost "
                        "between two heartbeats");
+  }
+  config.privacy = PrivacyConfig::read(doc.section("privacy"), config.num_clients);
+  config.sampling_seed = config.seed;
+  if (config.privacy.enabled()) {
+    config.sampling_seed = config.privacy.noise_seed
+                               ? derive_seed(*config.privacy.noise_seed, {0x5a4d504cULL})
+                               : secret_seed();
   }
   config.checkpoint = doc.section("checkpoint").get<bool>("enabled", config.checkpoint);
   config.export_rank = integer(doc.section("export"), "rank", 0, 0, kMaxInt);

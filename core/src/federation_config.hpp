@@ -9,6 +9,7 @@
 #include "lorafed/config.hpp"
 #include "lorafed/model_spec.hpp"
 #include "lorafed/train_options.hpp"
+#include "src/privacy/privacy_config.hpp"
 #include "src/wire/codec.hpp"
 
 namespace lorafed {
@@ -71,6 +72,13 @@ struct FederationConfig {
 
   // [export]: the rank of <out>/peft/global; 0: the largest client rank
   std::int64_t export_rank = 0;
+
+  // [privacy] (docs/privacy.md)
+  PrivacyConfig privacy;
+  // Draws each round's sample of clients: the run's seed, except under
+  // [privacy], where who took part must stay secret for the sample rate's
+  // amplification to hold (privacy.noise_seed, or the system's randomness).
+  std::uint64_t sampling_seed = 0;
 
   // [checkpoint]
   bool checkpoint = true;  // <out>/checkpoint after every round, for --resume

@@ -4,6 +4,8 @@
 
 #include "lorafed/error.hpp"
 #include "src/attributed_transport.hpp"
+#include "src/privacy/central_privacy.hpp"
+#include "src/privacy/local_privacy.hpp"
 
 namespace lorafed {
 namespace {
@@ -47,15 +49,30 @@ FederationPlugins::FederationPlugins(const FederationConfig& config, const Plugi
 }
 
 std::shared_ptr<Strategy> FederationPlugins::make_strategy() const {
-  return call_plugin(strategy_, "strategy", [&](const StrategyFactory& factory) {
-    return factory.create_strategy(config_.strategy_table);
-  });
+  std::shared_ptr<Strategy> strategy =
+      call_plugin(strategy_, "strategy", [&](const StrategyFactory& factory) {
+        return factory.create_strategy(config_.strategy_table);
+      });
+  switch (config_.privacy.mode) {
+    case PrivacyConfig::Mode::kOff:
+      return strategy;
+    case PrivacyConfig::Mode::kCentral:
+      return std::make_shared<CentralPrivacy>(std::move(strategy), config_.privacy,
+                                              config_.strategy_name);
+    case PrivacyConfig::Mode::kLocal:
+      return std::make_shared<LocalPrivacyAccounting>(std::move(strategy), config_.privacy,
+                                                      config_.strategy_name);
+  }
+  return strategy;
 }
 
 std::shared_ptr<ClientProcedure> FederationPlugins::make_client_procedure() const {
-  return call_plugin(strategy_, "client procedure", [&](const StrategyFactory& factory) {
-    return factory.create_client_procedure(config_.strategy_table);
-  });
+  std::shared_ptr<ClientProcedure> procedure =
+      call_plugin(strategy_, "client procedure", [&](const StrategyFactory& factory) {
+        return factory.create_client_procedure(config_.strategy_table);
+      });
+  if (config_.privacy.mode != PrivacyConfig::Mode::kLocal) return procedure;
+  return std::make_shared<LocalPrivacyProcedure>(std::move(procedure), config_.privacy);
 }
 
 std::shared_ptr<ModelBackend> FederationPlugins::make_model(const ModelContext& context) const {

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "lorafed/error.hpp"
+#include "src/privacy/central_privacy.hpp"
 #include "src/report/metric_format.hpp"
 #include "src/run_configuration.hpp"
 #include "src/sampling.hpp"
@@ -176,12 +177,19 @@ nlohmann::json Orchestrator::run_rounds() {
     const double mean_round =
         std::accumulate(progress_.round_seconds.begin(), progress_.round_seconds.end(), 0.0) /
         static_cast<double>(progress_.round_seconds.size());
-    spdlog::info("round {}/{}  clients {} ok, {} failed  {}  elapsed {}  ETA {}", round,
+    // The privacy spent so far, where [privacy] is on (docs/privacy.md).
+    const std::string privacy =
+        progress_.privacy.contains("privacy_epsilon")
+            ? fmt::format("  privacy ε {:.4g} (δ {:g})",
+                          progress_.privacy["privacy_epsilon"].get<double>(),
+                          progress_.privacy["privacy_delta"].get<double>())
+            : "";
+    spdlog::info("round {}/{}  clients {} ok, {} failed  {}{}  elapsed {}  ETA {}", round,
                  config_.rounds, record["clients_ok"].get<int>(),
                  record["clients_failed"].get<int>(),
                  evaluated && progress_.last.contains("loss") ? describe_quality(progress_.last)
                                                               : "(not evaluated)",
-                 format_duration(progress_.elapsed_s),
+                 privacy, format_duration(progress_.elapsed_s),
                  format_duration(mean_round * (config_.rounds - round)));
     throw_if_interrupted(fmt::format("after round {}", round).c_str());
   }
@@ -211,6 +219,7 @@ nlohmann::json Orchestrator::run_rounds() {
   }
   summary.update(progress_.best.summary());
   summary.update(accounting_.summary());
+  summary.update(progress_.privacy);
   if (!personalised) {
     // The server's own model: its base is the one the global change applies to.
     summary.update(recorder_.export_adapters(strategy_->global_delta(), *evaluator_));
@@ -284,8 +293,13 @@ nlohmann::json Orchestrator::fit_round(int round) {
                   fmt::format("{:g}s", config_.registration_timeout_s));
     }
   }
+  const std::vector<std::string>& alive = roster_.alive_ids();
   const std::vector<std::string> sampled = sample_clients(
-      roster_.alive_ids(), config_.fraction_fit, config_.min_fit_clients, config_.seed, round);
+      alive, config_.fraction_fit, config_.min_fit_clients, config_.sampling_seed, round);
+  // Central privacy's sample rate is over the clients sampled from.
+  if (auto* central = dynamic_cast<CentralPrivacy*>(strategy_.get())) {
+    central->set_population(static_cast<std::int64_t>(alive.size()));
+  }
 
   std::vector<FitInstruction> instructions =
       strategy_->configure_fit(round, roster_.infos(sampled));
@@ -408,7 +422,11 @@ nlohmann::json Orchestrator::fit_round(int round) {
     }
   }
   if (examples > 0) record["train_loss"] = train_loss / examples;
-  for (const auto& [name, value] : aggregated) record["strategy_" + name] = value;
+  for (const auto& [name, value] : aggregated) {
+    record["strategy_" + name] = value;
+    // The privacy spent so far, for summary.json (docs/privacy.md).
+    if (name.starts_with("privacy_")) progress_.privacy[name] = value;
+  }
   return record;
 }
 

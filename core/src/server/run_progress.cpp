@@ -49,6 +49,7 @@ nlohmann::json RunProgress::to_json() const {
           {"bytes_up", bytes_up},
           {"client_failures", client_failures},
           {"accounting", accounting},
+          {"privacy", privacy},
           {"elapsed_s", elapsed_s}};
 }
 
@@ -64,6 +65,10 @@ RunProgress RunProgress::from_json(const nlohmann::json& saved) {
     progress.bytes_up = saved.at("bytes_up").get<std::uint64_t>();
     progress.client_failures = saved.at("client_failures").get<std::int64_t>();
     progress.accounting = saved.at("accounting");
+    // Absent from checkpoints of runs without [privacy] made before it existed.
+    progress.privacy = saved.value("privacy", nlohmann::json::object());
+    if (!progress.privacy.is_object())
+      throw FormatError("the checkpoint's privacy record is damaged");
     progress.elapsed_s = saved.at("elapsed_s").get<double>();
     return progress;
   } catch (const nlohmann::json::exception& error) {

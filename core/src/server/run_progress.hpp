@@ -38,6 +38,7 @@ struct RunProgress {
   std::uint64_t bytes_up = 0;
   std::int64_t client_failures = 0;
   nlohmann::json accounting = nlohmann::json::object();  // Accounting::save()
+  nlohmann::json privacy = nlohmann::json::object();     // the latest privacy_* metrics
   double elapsed_s = 0;
 
   nlohmann::json to_json() const;

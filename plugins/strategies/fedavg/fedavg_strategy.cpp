@@ -4,13 +4,15 @@
 #include <ATen/ATen.h>
 
 #include "lorafed/averaging.hpp"
+#include "lorafed/error.hpp"
 #include "lorafed/personalised_strategy.hpp"
+#include "lorafed/private_aggregation.hpp"
 #include "lorafed/weighting.hpp"
 
 namespace lorafed::fedavg {
 namespace {
 
-class FedAvg final : public Strategy {
+class FedAvg final : public Strategy, public PrivateAggregation {
  public:
   FedAvg(std::string name, ExampleWeighting weighting, bool evaluate_clients,
          bool mean_over_clients)
@@ -57,6 +59,46 @@ class FedAvg final : public Strategy {
 
   NamedTensors global_delta() const override {
     return global_.layers.empty() ? NamedTensors{} : global_.dense_delta();
+  }
+
+  // Differential privacy in factor space: u_i = (A_i' − A, B_i' − B)
+  // (docs/algorithms.md §Differential privacy).
+  void check_private_configuration() const override {
+    if (mean_over_clients_) {
+      throw ConfigError("[privacy]: " + name_ +
+                        " evaluates every client's personal model on the client's data each "
+                        "round, which the privacy accountant does not cover");
+    }
+    if (evaluate_clients_) {
+      throw ConfigError(
+          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
+          "clients' data that the privacy accountant does not cover");
+    }
+    if (weighting_ == ExampleWeighting::kData) {
+      throw ConfigError(
+          "[privacy]: [strategy] weighting = \"data\" (the default) weighs clients by "
+          "their example counts, which are private: set weighting = \"uniform\"");
+    }
+  }
+  std::vector<double> update_weights(int,
+                                     std::span<const FitInstruction> instructed) const override {
+    return std::vector<double>(instructed.size(), 1.0 / static_cast<double>(instructed.size()));
+  }
+  NamedTensors client_update(const FitInstruction& instruction,
+                             const FitResult& result) const override {
+    NamedTensors update = to_named_tensors(result.adapter);
+    for (const auto& [name, sent] : to_named_tensors(instruction.adapter)) {
+      const auto found = update.find(name);
+      if (found == update.end()) throw FormatError(result.client_id + ": no '" + name + "'");
+      found->second = found->second - sent;
+    }
+    return update;
+  }
+  Metrics apply_update(int, std::span<const FitInstruction>, const NamedTensors& update) override {
+    NamedTensors next = to_named_tensors(global_);
+    for (auto& [name, tensor] : next) tensor = tensor + update.at(name);
+    global_ = adapter_from_named_tensors(next, global_.alpha);
+    return {};
   }
 
   NamedTensors state() const override { return to_named_tensors(global_); }

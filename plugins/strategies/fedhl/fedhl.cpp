@@ -9,6 +9,7 @@
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
+#include "lorafed/private_aggregation.hpp"
 #include "lorafed/truncating_strategy.hpp"
 
 namespace {
@@ -24,7 +25,7 @@ struct FedHlOptions {
   bool per_layer_errors = false;
 };
 
-class FedHl final : public TruncatingStrategy {
+class FedHl final : public TruncatingStrategy, public PrivateAggregation {
  public:
   FedHl(TruncatingStrategy::Options base, FedHlOptions options)
       : TruncatingStrategy(std::move(base)), options_(options) {}
@@ -73,17 +74,65 @@ class FedHl final : public TruncatingStrategy {
     return metrics;
   }
 
+  // Differential privacy (docs/algorithms.md §Differential privacy): u_i is
+  // ΔW_i = s B_i'A_i' − W_{r_i,t}, and W_{t+1} = W_t + Σ p_i clip(ΔW_i) + noise,
+  // which is step 6 with the sum over the instructed clients. The weights
+  // depend on ranks and W_t only, both public.
+  void check_private_configuration() const override {
+    if (options_.weighting == Weighting::kData) {
+      throw ConfigError(
+          "[privacy]: [strategy] weighting = \"data\" weighs clients by their "
+          "example counts, which are private: use \"truncation\" or \"uniform\"");
+    }
+    if (options_.per_layer_errors) {
+      throw ConfigError(
+          "[privacy]: [strategy] truncation_error = \"layer\" gives a client one "
+          "weight per layer; clipping bounds a client's whole update with one weight");
+    }
+    if (evaluates_clients()) {
+      throw ConfigError(
+          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
+          "clients' data that the privacy accountant does not cover");
+    }
+  }
+  std::vector<double> update_weights(int,
+                                     std::span<const FitInstruction> instructed) const override {
+    std::vector<double> raw;
+    for (const FitInstruction& instruction : instructed) {
+      raw.push_back(raw_weight(instruction.adapter.rank(), 0, ""));
+    }
+    return normalise_weights(raw);
+  }
+  NamedTensors client_update(const FitInstruction& instruction,
+                             const FitResult& result) const override {
+    return product_change(instruction, result);
+  }
+  Metrics apply_update(int, std::span<const FitInstruction> instructed,
+                       const NamedTensors& update) override {
+    NamedTensors next;
+    for (const auto& [name, weights] : global().weights()) next[name] = weights + update.at(name);
+    const std::vector<double> p = update_weights(0, instructed);
+    Metrics metrics;
+    metrics["weight_min"] = *std::min_element(p.begin(), p.end());
+    metrics["weight_max"] = *std::max_element(p.begin(), p.end());
+    global().set_weights(std::move(next));
+    return metrics;
+  }
+
  private:
   double raw_weight(const FitResult& result, const std::string& layer) const {
+    return raw_weight(result.adapter.rank(), result.num_examples, layer);
+  }
+  double raw_weight(std::int64_t rank, std::int64_t num_examples, const std::string& layer) const {
     switch (options_.weighting) {
       case Weighting::kData:
-        return static_cast<double>(result.num_examples);
+        return static_cast<double>(num_examples);
       case Weighting::kUniform:
         return 1.0;
       case Weighting::kTruncation: {
         // §FedHL steps 3–4: p_i ∝ 1 / (r̂_i² + ε).
-        const double error = global().truncation_error(result.adapter.rank(),
-                                                       options_.per_layer_errors ? layer : "");
+        const double error =
+            global().truncation_error(rank, options_.per_layer_errors ? layer : "");
         return 1.0 / (error * error + options_.epsilon);
       }
     }

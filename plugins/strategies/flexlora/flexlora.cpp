@@ -7,6 +7,7 @@
 #include "lorafed/error.hpp"
 #include "lorafed/lora_math.hpp"
 #include "lorafed/plugin.hpp"
+#include "lorafed/private_aggregation.hpp"
 #include "lorafed/truncating_strategy.hpp"
 #include "lorafed/weighting.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 
 using namespace lorafed;
 
-class FlexLora final : public TruncatingStrategy {
+class FlexLora final : public TruncatingStrategy, public PrivateAggregation {
  public:
   FlexLora(TruncatingStrategy::Options options, ExampleWeighting weighting)
       : TruncatingStrategy(std::move(options)), weighting_(weighting) {}
@@ -32,6 +33,45 @@ class FlexLora final : public TruncatingStrategy {
                                         p[i] * results[i].adapter.scale()});
       }
       next[layer.name] = stacked_product(terms);
+    }
+    global().set_weights(std::move(next));
+    return {};
+  }
+
+  // Differential privacy (docs/algorithms.md §Differential privacy):
+  // ΔW_{t+1} = Σ p_i W_{r_i,t} + Σ p_i clip(ΔW_i) + noise, where
+  // ΔW_i = s B_i'A_i' − W_{r_i,t}; the first sum is of what was sent.
+  void check_private_configuration() const override {
+    if (weighting_ == ExampleWeighting::kData) {
+      throw ConfigError(
+          "[privacy]: [strategy] weighting = \"data\" (the default) weighs clients by "
+          "their example counts, which are private: set weighting = \"uniform\"");
+    }
+    if (evaluates_clients()) {
+      throw ConfigError(
+          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
+          "clients' data that the privacy accountant does not cover");
+    }
+  }
+  std::vector<double> update_weights(int,
+                                     std::span<const FitInstruction> instructed) const override {
+    return std::vector<double>(instructed.size(), 1.0 / static_cast<double>(instructed.size()));
+  }
+  NamedTensors client_update(const FitInstruction& instruction,
+                             const FitResult& result) const override {
+    return product_change(instruction, result);
+  }
+  Metrics apply_update(int round, std::span<const FitInstruction> instructed,
+                       const NamedTensors& update) override {
+    const std::vector<double> p = update_weights(round, instructed);
+    NamedTensors next;
+    for (const TargetLayer& layer : context().spec.targets) {
+      std::vector<WeightedFactors> terms;
+      for (std::size_t i = 0; i < instructed.size(); ++i) {
+        terms.push_back(WeightedFactors{&instructed[i].adapter.layers.at(layer.name),
+                                        p[i] * instructed[i].adapter.scale()});
+      }
+      next[layer.name] = stacked_product(terms) + update.at(layer.name);
     }
     global().set_weights(std::move(next));
     return {};
