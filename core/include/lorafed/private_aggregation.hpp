@@ -1,6 +1,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <vector>
 
 #include "lorafed/export.hpp"
@@ -43,5 +44,11 @@ class LORAFED_API PrivateAggregation {
   virtual Metrics apply_update(int round, std::span<const FitInstruction> instructed,
                                const NamedTensors& update) = 0;
 };
+
+// The refusals that strategies share in check_private_configuration, as
+// ConfigErrors naming the [strategy] key: weights by example counts
+// (`data_weighted`; `instead` says what to set), and client evaluation.
+LORAFED_API void refuse_data_weights(bool data_weighted, const std::string& instead);
+LORAFED_API void refuse_client_evaluation(bool evaluate_clients);
 
 }  // namespace lorafed

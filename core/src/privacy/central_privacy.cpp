@@ -51,8 +51,8 @@ PrivateAggregation& private_aggregation(Strategy& strategy, const std::string& s
 
 CentralPrivacy::CentralPrivacy(std::shared_ptr<Strategy> inner, const PrivacyConfig& config,
                                const std::string& strategy_name)
-    : inner_(std::move(inner)),
-      aggregation_(&private_aggregation(*inner_, strategy_name)),
+    : StrategyDecorator(std::move(inner)),
+      aggregation_(&private_aggregation(this->inner(), strategy_name)),
       config_(config),
       noise_seed_(config.noise_seed.value_or(secret_seed())),
       clip_norm_(config.clip_norm) {}
@@ -66,12 +66,12 @@ void CentralPrivacy::initialize(const StrategyContext& context) {
   clip_norm_ = config_.clip_norm;
   accountant_ = RdpAccountant();
   instructed_.clear();
-  inner_->initialize(context);
+  inner().initialize(context);
 }
 
 std::vector<FitInstruction> CentralPrivacy::configure_fit(int round,
                                                           std::span<const ClientInfo> clients) {
-  instructed_ = inner_->configure_fit(round, clients);
+  instructed_ = inner().configure_fit(round, clients);
   return instructed_;
 }
 
@@ -132,22 +132,8 @@ Metrics CentralPrivacy::aggregate_fit(int round, std::span<const FitResult> resu
   return metrics;
 }
 
-std::vector<EvaluateInstruction> CentralPrivacy::configure_evaluate(
-    int round, std::span<const ClientInfo> clients) {
-  return inner_->configure_evaluate(round, clients);
-}
-
-Metrics CentralPrivacy::aggregate_evaluate(int round, std::span<const EvaluateResult> results,
-                                           std::span<const Failure> failures) {
-  return inner_->aggregate_evaluate(round, results, failures);
-}
-
-NamedTensors CentralPrivacy::global_delta() const {
-  return inner_->global_delta();
-}
-
 NamedTensors CentralPrivacy::state() const {
-  NamedTensors state = inner_->state();
+  NamedTensors state = inner().state();
   const std::vector<double>& rdp = accountant_.rdp();
   state[kRdpState] =
       at::tensor(at::ArrayRef<double>(rdp.data(), rdp.size()), at::TensorOptions(at::kDouble));
@@ -156,7 +142,7 @@ NamedTensors CentralPrivacy::state() const {
 }
 
 void CentralPrivacy::load_state(const NamedTensors& state) {
-  NamedTensors inner;
+  NamedTensors strategy_state;
   at::Tensor rdp, clip;
   for (const auto& [name, tensor] : state) {
     if (name == kRdpState) {
@@ -164,7 +150,7 @@ void CentralPrivacy::load_state(const NamedTensors& state) {
     } else if (name == kClipState) {
       clip = tensor;
     } else {
-      inner.emplace(name, tensor);
+      strategy_state.emplace(name, tensor);
     }
   }
   if (!rdp.defined() || !clip.defined()) {
@@ -179,7 +165,7 @@ void CentralPrivacy::load_state(const NamedTensors& state) {
   accountant_.restore(
       std::vector<double>(values.data_ptr<double>(), values.data_ptr<double>() + values.numel()));
   clip_norm_ = clip_norm;
-  inner_->load_state(inner);
+  inner().load_state(strategy_state);
 }
 
 }  // namespace lorafed

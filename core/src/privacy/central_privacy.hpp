@@ -9,6 +9,7 @@
 #include "lorafed/strategy.hpp"
 #include "src/privacy/privacy_config.hpp"
 #include "src/privacy/rdp_accountant.hpp"
+#include "src/privacy/strategy_decorator.hpp"
 
 namespace lorafed {
 
@@ -19,7 +20,7 @@ namespace lorafed {
 // (ε, δ) after every round as the metrics privacy_epsilon and
 // privacy_delta. With adaptive clipping C follows the target quantile of
 // the update norms (Andrew et al. 2021), its count noised too.
-class CentralPrivacy final : public Strategy {
+class CentralPrivacy final : public StrategyDecorator {
  public:
   // Throws ConfigError when `inner` does not implement PrivateAggregation,
   // is personalised, or its configuration is not private.
@@ -35,19 +36,13 @@ class CentralPrivacy final : public Strategy {
                                             std::span<const ClientInfo> clients) override;
   Metrics aggregate_fit(int round, std::span<const FitResult> results,
                         std::span<const Failure> failures) override;
-  std::vector<EvaluateInstruction> configure_evaluate(int round,
-                                                      std::span<const ClientInfo> clients) override;
-  Metrics aggregate_evaluate(int round, std::span<const EvaluateResult> results,
-                             std::span<const Failure> failures) override;
-  NamedTensors global_delta() const override;
   NamedTensors state() const override;
   void load_state(const NamedTensors& state) override;
 
   double clip_norm() const { return clip_norm_; }
 
  private:
-  std::shared_ptr<Strategy> inner_;
-  PrivateAggregation* aggregation_;  // inner_ seen as PrivateAggregation
+  PrivateAggregation* aggregation_;  // inner() seen as PrivateAggregation
   PrivacyConfig config_;
   std::uint64_t noise_seed_;
   std::int64_t population_ = 0;

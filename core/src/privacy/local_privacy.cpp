@@ -72,23 +72,18 @@ EvaluateOutcome LocalPrivacyProcedure::evaluate(ModelBackend& model,
 LocalPrivacyAccounting::LocalPrivacyAccounting(std::shared_ptr<Strategy> inner,
                                                const PrivacyConfig& config,
                                                const std::string& strategy_name)
-    : inner_(std::move(inner)), config_(config) {
-  private_aggregation(*inner_, strategy_name);
+    : StrategyDecorator(std::move(inner)), config_(config) {
+  private_aggregation(this->inner(), strategy_name);
 }
 
 void LocalPrivacyAccounting::initialize(const StrategyContext& context) {
   releases_.clear();
-  inner_->initialize(context);
-}
-
-std::vector<FitInstruction> LocalPrivacyAccounting::configure_fit(
-    int round, std::span<const ClientInfo> clients) {
-  return inner_->configure_fit(round, clients);
+  inner().initialize(context);
 }
 
 Metrics LocalPrivacyAccounting::aggregate_fit(int round, std::span<const FitResult> results,
                                               std::span<const Failure> failures) {
-  Metrics metrics = inner_->aggregate_fit(round, results, failures);
+  Metrics metrics = inner().aggregate_fit(round, results, failures);
   for (const FitResult& result : results) ++releases_[result.client_id];
   metrics["privacy_epsilon"] = epsilon();
   metrics["privacy_delta"] = config_.delta;
@@ -107,23 +102,8 @@ double LocalPrivacyAccounting::epsilon() const {
   return accountant.epsilon(config_.delta);
 }
 
-std::vector<EvaluateInstruction> LocalPrivacyAccounting::configure_evaluate(
-    int round, std::span<const ClientInfo> clients) {
-  return inner_->configure_evaluate(round, clients);
-}
-
-Metrics LocalPrivacyAccounting::aggregate_evaluate(int round,
-                                                   std::span<const EvaluateResult> results,
-                                                   std::span<const Failure> failures) {
-  return inner_->aggregate_evaluate(round, results, failures);
-}
-
-NamedTensors LocalPrivacyAccounting::global_delta() const {
-  return inner_->global_delta();
-}
-
 NamedTensors LocalPrivacyAccounting::state() const {
-  NamedTensors state = inner_->state();
+  NamedTensors state = inner().state();
   for (const auto& [id, count] : releases_) {
     state[std::string(kReleasesPrefix) + id] = at::tensor({count}, at::TensorOptions(at::kLong));
   }
@@ -131,11 +111,11 @@ NamedTensors LocalPrivacyAccounting::state() const {
 }
 
 void LocalPrivacyAccounting::load_state(const NamedTensors& state) {
-  NamedTensors inner;
+  NamedTensors strategy_state;
   std::map<std::string, std::int64_t> releases;
   for (const auto& [name, tensor] : state) {
     if (!name.starts_with(kReleasesPrefix)) {
-      inner.emplace(name, tensor);
+      strategy_state.emplace(name, tensor);
       continue;
     }
     if (tensor.numel() != 1) throw FormatError("privacy state '" + name + "' is not a count");
@@ -143,7 +123,7 @@ void LocalPrivacyAccounting::load_state(const NamedTensors& state) {
     if (count < 0) throw FormatError("privacy state '" + name + "' is negative");
     releases[name.substr(kReleasesPrefix.size())] = count;
   }
-  inner_->load_state(inner);
+  inner().load_state(strategy_state);
   releases_ = std::move(releases);
 }
 

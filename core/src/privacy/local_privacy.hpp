@@ -8,6 +8,7 @@
 #include "lorafed/client_procedure.hpp"
 #include "lorafed/strategy.hpp"
 #include "src/privacy/privacy_config.hpp"
+#include "src/privacy/strategy_decorator.hpp"
 
 namespace lorafed {
 
@@ -38,28 +39,20 @@ class LocalPrivacyProcedure final : public ClientProcedure {
 // for the client that has sent the most updates, each one a Gaussian
 // release with multiplier z and no amplification by sampling (the server
 // sees who took part).
-class LocalPrivacyAccounting final : public Strategy {
+class LocalPrivacyAccounting final : public StrategyDecorator {
  public:
   LocalPrivacyAccounting(std::shared_ptr<Strategy> inner, const PrivacyConfig& config,
                          const std::string& strategy_name);
 
   void initialize(const StrategyContext& context) override;
-  std::vector<FitInstruction> configure_fit(int round,
-                                            std::span<const ClientInfo> clients) override;
   Metrics aggregate_fit(int round, std::span<const FitResult> results,
                         std::span<const Failure> failures) override;
-  std::vector<EvaluateInstruction> configure_evaluate(int round,
-                                                      std::span<const ClientInfo> clients) override;
-  Metrics aggregate_evaluate(int round, std::span<const EvaluateResult> results,
-                             std::span<const Failure> failures) override;
-  NamedTensors global_delta() const override;
   NamedTensors state() const override;
   void load_state(const NamedTensors& state) override;
 
  private:
   double epsilon() const;
 
-  std::shared_ptr<Strategy> inner_;
   PrivacyConfig config_;
   std::map<std::string, std::int64_t> releases_;  // per client: updates it sent
 };

@@ -34,6 +34,21 @@ void ClientProcedure::load_client_state(const NamedTensors& state) {
               state.begin()->first + "'");
 }
 
+void refuse_data_weights(bool data_weighted, const std::string& instead) {
+  if (!data_weighted) return;
+  throw ConfigError(
+      "[privacy]: [strategy] weighting = \"data\" weighs clients by their example "
+      "counts, which are private: " +
+      instead);
+}
+
+void refuse_client_evaluation(bool evaluate_clients) {
+  if (!evaluate_clients) return;
+  throw ConfigError(
+      "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
+      "clients' data that the privacy accountant does not cover");
+}
+
 bool Strategy::personalised() const {
   return false;
 }

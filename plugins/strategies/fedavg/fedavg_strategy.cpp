@@ -69,16 +69,9 @@ class FedAvg final : public Strategy, public PrivateAggregation {
                         " evaluates every client's personal model on the client's data each "
                         "round, which the privacy accountant does not cover");
     }
-    if (evaluate_clients_) {
-      throw ConfigError(
-          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
-          "clients' data that the privacy accountant does not cover");
-    }
-    if (weighting_ == ExampleWeighting::kData) {
-      throw ConfigError(
-          "[privacy]: [strategy] weighting = \"data\" (the default) weighs clients by "
-          "their example counts, which are private: set weighting = \"uniform\"");
-    }
+    refuse_client_evaluation(evaluate_clients_);
+    refuse_data_weights(weighting_ == ExampleWeighting::kData,
+                        "set weighting = \"uniform\" (the default is \"data\")");
   }
   std::vector<double> update_weights(int,
                                      std::span<const FitInstruction> instructed) const override {

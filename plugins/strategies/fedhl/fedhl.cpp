@@ -79,21 +79,14 @@ class FedHl final : public TruncatingStrategy, public PrivateAggregation {
   // which is step 6 with the sum over the instructed clients. The weights
   // depend on ranks and W_t only, both public.
   void check_private_configuration() const override {
-    if (options_.weighting == Weighting::kData) {
-      throw ConfigError(
-          "[privacy]: [strategy] weighting = \"data\" weighs clients by their "
-          "example counts, which are private: use \"truncation\" or \"uniform\"");
-    }
+    refuse_data_weights(options_.weighting == Weighting::kData,
+                        "use \"truncation\" (the default) or \"uniform\"");
     if (options_.per_layer_errors) {
       throw ConfigError(
           "[privacy]: [strategy] truncation_error = \"layer\" gives a client one "
           "weight per layer; clipping bounds a client's whole update with one weight");
     }
-    if (evaluates_clients()) {
-      throw ConfigError(
-          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
-          "clients' data that the privacy accountant does not cover");
-    }
+    refuse_client_evaluation(evaluates_clients());
   }
   std::vector<double> update_weights(int,
                                      std::span<const FitInstruction> instructed) const override {

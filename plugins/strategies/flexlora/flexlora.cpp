@@ -42,16 +42,9 @@ class FlexLora final : public TruncatingStrategy, public PrivateAggregation {
   // ΔW_{t+1} = Σ p_i W_{r_i,t} + Σ p_i clip(ΔW_i) + noise, where
   // ΔW_i = s B_i'A_i' − W_{r_i,t}; the first sum is of what was sent.
   void check_private_configuration() const override {
-    if (weighting_ == ExampleWeighting::kData) {
-      throw ConfigError(
-          "[privacy]: [strategy] weighting = \"data\" (the default) weighs clients by "
-          "their example counts, which are private: set weighting = \"uniform\"");
-    }
-    if (evaluates_clients()) {
-      throw ConfigError(
-          "[privacy]: [strategy] evaluate_clients = true reports metrics of the "
-          "clients' data that the privacy accountant does not cover");
-    }
+    refuse_data_weights(weighting_ == ExampleWeighting::kData,
+                        "set weighting = \"uniform\" (the default is \"data\")");
+    refuse_client_evaluation(evaluates_clients());
   }
   std::vector<double> update_weights(int,
                                      std::span<const FitInstruction> instructed) const override {
