@@ -91,6 +91,25 @@ std::string register_frame(const std::string& id, std::int64_t rank, const std::
   return std::string(reinterpret_cast<const char*>(message.frames[0].data), message.frames[0].size);
 }
 
+// Registers `id` at `rank` by hand: the first attempt, with a wrong model id,
+// is refused with the server's model id, which the second one uses.
+void register_by_hand(HandClient& hand, const std::string& id, std::int64_t rank) {
+  std::string model_id = "?";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    hand.send_frames({register_frame(id, rank, model_id)});
+    if (attempt == 1) break;
+    while (auto reply = hand.next(std::chrono::seconds(60))) {
+      std::smatch match;
+      if (const auto* error = std::get_if<wire::ErrorBody>(&reply->body);
+          error != nullptr &&
+          std::regex_search(error->text, match, std::regex("server's model '([^']+)'"))) {
+        model_id = match[1].str();
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("a client key can neither act as the server nor evict or impersonate another client",
@@ -264,20 +283,7 @@ TEST_CASE("a SCAFFOLD client that keeps its control variate back fails alone",
   // Client 2 learns the model id from a refusal, registers, and answers every
   // instruction with the adapter it was sent and no control variate.
   HandClient hand(endpoint, "hand", "client-2");
-  std::string model_id = "?";
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    hand.send_frames({register_frame("client-2", 4, model_id)});
-    if (attempt == 1) break;
-    while (auto reply = hand.next(std::chrono::seconds(60))) {
-      std::smatch match;
-      if (const auto* error = std::get_if<wire::ErrorBody>(&reply->body);
-          error != nullptr &&
-          std::regex_search(error->text, match, std::regex("server's model '([^']+)'"))) {
-        model_id = match[1].str();
-        break;
-      }
-    }
-  }
+  register_by_hand(hand, "client-2", 4);
   int answered = 0;
   while (auto instruction = hand.next(std::chrono::seconds(60))) {
     if (std::holds_alternative<wire::ShutdownBody>(instruction->body)) break;
@@ -300,6 +306,51 @@ TEST_CASE("a SCAFFOLD client that keeps its control variate back fails alone",
   CHECK_THAT(read_file(out / "server.log"),
              Catch::Matchers::Contains("client-2 failed: invalid update: no control variate "
                                        "returned, though one was sent"));
+}
+
+TEST_CASE("a FedHL client that returns another alpha or huge factors fails alone",
+          "[trust][fedhl]") {
+  // Both would overflow W_t to Inf, whose SVD then fails the whole run:
+  // alpha 1e30 through the scale s = α/r, factors of 1e15 through B A.
+  const fs::path out = fresh_dir("trust-scale");
+  const std::string endpoint = "tcp://127.0.0.1:47623";
+  const auto extra = join(liveness(endpoint), {"--set", "strategy.name=\"fedhl\""});
+  Process server(command("server", out, extra), out / "server.log", kEnv);
+  Process client0(join(command("client", out, extra), {"--id", "0"}), out / "client-0.log", kEnv);
+  Process client1(join(command("client", out, extra), {"--id", "1"}), out / "client-1.log", kEnv);
+  HandClient hand(endpoint, "hand", "client-2");
+  register_by_hand(hand, "client-2", 4);
+  int answered = 0;
+  while (auto instruction = hand.next(std::chrono::seconds(60))) {
+    if (std::holds_alternative<wire::ShutdownBody>(instruction->body)) break;
+    const auto* fit = std::get_if<wire::FitInsBody>(&instruction->body);
+    if (fit == nullptr) continue;
+    double alpha = fit->alpha;
+    lorafed::NamedTensors tensors = instruction->tensors;
+    if (answered % 2 == 0) {
+      alpha = 1e30;  // the scale is the server's
+    } else {
+      for (auto& [name, tensor] : tensors) tensor = at::full_like(tensor, 1e15);
+    }
+    hand.send(wire::Envelope{instruction->round, "client-2", wire::kServerId,
+                             wire::FitResBody{alpha, 50, {}}, tensors});
+    ++answered;
+  }
+  require_exit(server, 0, out / "server.log");
+  require_exit(client0, 0, out / "client-0.log", 30);
+  require_exit(client1, 0, out / "client-1.log", 30);
+  CHECK(answered == 3);
+  CHECK(rounds_run(out) == 3);
+  const auto results = fit_results(out);
+  CHECK(results.at("client-0") == 3);
+  CHECK(results.at("client-1") == 3);
+  CHECK_FALSE(results.contains("client-2"));
+  const std::string log = read_file(out / "server.log");
+  CHECK_THAT(log, Catch::Matchers::Contains("client-2 failed: invalid update: returned alpha "
+                                            "1e+30, was sent alpha 8"));
+  CHECK_THAT(log, Catch::Matchers::Contains("magnitude 2^16 or more"));
+  const json summary = read_summary(out);
+  CHECK(std::isfinite(summary["final_loss"].get<double>()));
 }
 
 TEST_CASE("a hostile registration cannot make a FedHL server allocate, nor a broker hoard",

@@ -85,7 +85,14 @@ TEST_CASE("validate_adapter rejects wrong shapes, ranks, layers and non-finite v
   SECTION("NaN") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
     adapter.layers.at("head").b[0][0] = NAN;
-    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("NaN or Inf"));
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("NaN, Inf"));
+  }
+  SECTION("a finite factor too large to sum (a diverged or hostile client's)") {
+    Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
+    adapter.layers.at("fc1").a[1][3] = 65536.0f;  // 2^16
+    CHECK_THROWS_WITH(validate_adapter(adapter, kSpec, 8), Contains("magnitude 2^16 or more"));
+    adapter.layers.at("fc1").a[1][3] = -65535.0f;  // just below
+    CHECK_NOTHROW(validate_adapter(adapter, kSpec, 8));
   }
   SECTION("mixed ranks") {
     Adapter adapter = init_adapter(kSpec, 2, 16.0, 1);
@@ -128,4 +135,26 @@ TEST_CASE("all_finite finds NaN and Inf anywhere, in place or through isfinite",
   CHECK(lorafed::all_finite(at::empty({0})));
   at::Tensor largest = at::full({40}, std::numeric_limits<float>::max());
   CHECK(lorafed::all_finite(largest));
+}
+
+TEST_CASE("all_within bounds magnitudes below 2^L on every path", "[adapter]") {
+  for (const std::int64_t position : {0, 15, 16, 31, 32, 36}) {
+    for (const float bad : {65536.0f, -65536.0f, 1e30f, std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN()}) {
+      at::Tensor tensor = at::full({37}, -65535.0f);
+      CHECK(lorafed::all_within(tensor, 16));
+      CHECK(lorafed::all_within(tensor.view({37, 1}).t(), 16));
+      tensor[position] = bad;
+      INFO("position " << position << " value " << bad);
+      CHECK_FALSE(lorafed::all_within(tensor, 16));
+      CHECK_FALSE(lorafed::all_within(tensor.to(at::kDouble), 16));    // not float32
+      CHECK_FALSE(lorafed::all_within(tensor.view({37, 1}).t(), 16));  // not contiguous
+      CHECK(lorafed::all_within(tensor, 128) == std::isfinite(bad));
+    }
+  }
+  // Subnormals and zeros are small.
+  CHECK(lorafed::all_within(at::full({20}, 1e-40f), 1));
+  CHECK(lorafed::all_within(at::zeros({20}), 1));
+  CHECK_FALSE(lorafed::all_within(at::full({20}, 2.0f), 1));
+  CHECK(lorafed::all_within(at::full({20}, 1.999f), 1));
 }

@@ -44,8 +44,8 @@ LORAFED_API NamedTensors adapter_state(const Adapter& adapter);
 LORAFED_API Adapter adapter_from_state(const NamedTensors& state);
 
 // Checks every layer of `spec` is present with A: rank×in and B: out×rank,
-// float32, finite, and 1 ≤ rank ≤ max_rank; no extra layers. Throws
-// lorafed::FormatError naming the layer and what is wrong. An empty adapter
+// float32, finite and of magnitude below 2^16, and 1 ≤ rank ≤ max_rank; no
+// extra layers. Throws lorafed::FormatError naming the layer and what is wrong. An empty adapter
 // (no layers: nothing sent, as Standalone and LG-FedAvg do) is valid.
 LORAFED_API void validate_adapter(const Adapter& adapter, const ModelSpec& spec,
                                   std::int64_t max_rank);

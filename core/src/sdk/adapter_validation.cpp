@@ -19,6 +19,12 @@ std::string shape_text(const at::Tensor& tensor) {
 
 }  // namespace
 
+// Trained LoRA factors are a few units in size; factors of 2^16 and more
+// are a diverged or hostile client's, and their products, summed over
+// clients and rounds, would overflow a float32 global model
+// (docs/protocol.md, Validation).
+constexpr int kFactorExponentLimit = 16;
+
 void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_t max_rank) {
   if (adapter.layers.empty()) return;  // no adapter sent (personalised strategies)
   if (!std::isfinite(adapter.alpha) || adapter.alpha <= 0) {
@@ -66,8 +72,10 @@ void validate_adapter(const Adapter& adapter, const ModelSpec& spec, std::int64_
                         std::to_string(layer.out_features) + "×" + std::to_string(r) + ", got A " +
                         shape_text(factors.a) + " and B " + shape_text(factors.b));
     }
-    if (!all_finite(factors.a) || !all_finite(factors.b)) {
-      throw FormatError(where + ": factors contain NaN or Inf");
+    if (!all_within(factors.a, kFactorExponentLimit) ||
+        !all_within(factors.b, kFactorExponentLimit)) {
+      throw FormatError(where + ": factors contain NaN, Inf or a value of magnitude 2^" +
+                        std::to_string(kFactorExponentLimit) + " or more");
     }
   }
 }

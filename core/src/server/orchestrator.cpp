@@ -304,7 +304,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
   std::vector<FitInstruction> instructions =
       strategy_->configure_fit(round, roster_.infos(sampled));
   std::map<std::string, std::int64_t> rank_sent;
-  std::set<std::string> control_sent;  // a reply to these must carry its own
+  std::map<std::string, double> alpha_sent;  // the scale s = α/r is the server's, not the client's
+  std::set<std::string> control_sent;        // a reply to these must carry its own
   std::map<std::string, wire::Envelope> instructed;
   for (FitInstruction& instruction : instructions) {
     if (!roster_.contains(instruction.client_id)) {
@@ -312,6 +313,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
                   instruction.client_id + "'");
     }
     rank_sent[instruction.client_id] = instruction.adapter.rank();
+    alpha_sent[instruction.client_id] =
+        instruction.adapter.layers.empty() ? config_.alpha : instruction.adapter.alpha;
     NamedTensors tensors = to_named_tensors(instruction.adapter);
     for (auto& [name, tensor] : to_named_tensors(instruction.merge)) {
       tensors.emplace(wire::kMergePrefix + name, tensor);
@@ -347,6 +350,10 @@ nlohmann::json Orchestrator::fit_round(int round) {
       if (update.adapter.rank() != sent_rank) {
         throw FormatError("returned rank " + std::to_string(update.adapter.rank()) +
                           ", was sent rank " + std::to_string(sent_rank));
+      }
+      if (!update.adapter.layers.empty() && update.adapter.alpha != alpha_sent.at(id)) {
+        throw FormatError(fmt::format("returned alpha {:g}, was sent alpha {:g}",
+                                      update.adapter.alpha, alpha_sent.at(id)));
       }
       // A strategy that sent a control variate gets one back from every
       // client it counts, and one that sent none gets none.
