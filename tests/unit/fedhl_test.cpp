@@ -175,14 +175,14 @@ TEST_CASE("fedhl's server step gives the same bits on every run with 2 threads",
   // Layers large enough that LibTorch's and BLAS's parallel paths run.
   const ModelSpec spec{"test-model", {{"wide", 384, 256}, {"tall", 256, 320}}, {}};
   const std::vector<std::int64_t> ranks = {2, 4, 8, 16, 32, 64};
-  auto round_with = [&](int threads) {
+  auto round_with = [&](int threads, int rounds) {
     const int before = at::get_num_threads();
     at::set_num_threads(threads);
     at::manual_seed(3);
     auto strategy = make_strategy("fedhl");
     strategy->initialize(StrategyContext{spec, 16.0, 5});
     const auto clients = clients_with_ranks(ranks);
-    for (int round = 1; round <= 2; ++round) {
+    for (int round = 1; round <= rounds; ++round) {
       const auto instructions = strategy->configure_fit(round, clients);
       std::vector<FitResult> results;
       for (const FitInstruction& instruction : instructions) {
@@ -199,14 +199,22 @@ TEST_CASE("fedhl's server step gives the same bits on every run with 2 threads",
     at::set_num_threads(before);
     return delta;
   };
-  const NamedTensors first = round_with(2);
-  const NamedTensors second = round_with(2);
-  const NamedTensors one_thread = round_with(1);
+  const NamedTensors first = round_with(2, 2);
+  const NamedTensors second = round_with(2, 2);
   REQUIRE(first.size() == 2);
   for (const auto& [name, tensor] : first) {
     INFO(name);
     CHECK(at::equal(tensor, second.at(name)));
-    // A different thread count may change the last bits, no more.
-    CHECK(at::allclose(tensor, one_thread.at(name), 1e-4, 1e-4));
+  }
+  // A different thread count may change the last bits, no more, in one
+  // round. Not after two: round 2 truncates W_1, and where two singular
+  // values nearly tie, the last bits decide which direction a client of
+  // that rank gets (on this machine 0.09 of 0.23 apart, with the same
+  // bits run to run at each count).
+  const NamedTensors two_threads = round_with(2, 1);
+  const NamedTensors one_thread = round_with(1, 1);
+  for (const auto& [name, tensor] : two_threads) {
+    INFO(name);
+    CHECK(at::allclose(tensor, one_thread.at(name), 1e-4, 1e-5));
   }
 }
