@@ -153,3 +153,42 @@ TEST_CASE("offsets beyond the file and negative dimensions are refused", "[safet
   }
   std::filesystem::remove(path);
 }
+
+TEST_CASE("a mapped file gives the tensors a load gives, and writes never reach the file",
+          "[safetensors]") {
+  const auto path = temp_file("mapped.safetensors");
+  // The header padded to a multiple of 8 bytes (as the format allows) and a
+  // one-byte tensor first put the float32 and bfloat16 tensors after it off
+  // their alignment in the file: those the mapping must copy.
+  std::string header = R"({"flag":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("w":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},)"
+                       R"("h":{"dtype":"BF16","shape":[2,2],"data_offsets":[9,17]}})";
+  header.resize((header.size() + 7) / 8 * 8, ' ');
+  write_raw(path, header,
+            {1, 0, 0, static_cast<char>(0x80), 0x3f, 0, 0, 0, 0x40,    // flag, w = {1, 2}
+             0, 0x3f, 0, 0x40, 0, static_cast<char>(0xc0), 0, 0x3f});  // h
+  const lorafed::SafetensorsFile loaded = lorafed::load_safetensors(path);
+  lorafed::SafetensorsFile mapped = lorafed::map_safetensors(path);
+  REQUIRE(mapped.tensors.size() == 3);
+  for (const auto& [name, tensor] : loaded.tensors) {
+    INFO(name);
+    CHECK(mapped.tensors.at(name).scalar_type() == tensor.scalar_type());
+    CHECK(at::equal(mapped.tensors.at(name), tensor));
+  }
+  CHECK(at::equal(mapped.tensors.at("w"), at::tensor({1.0F, 2.0F})));
+  mapped.tensors.at("h").fill_(7);  // the mapping is private
+  mapped.tensors.at("w").fill_(7);
+  CHECK(at::equal(lorafed::load_safetensors(path).tensors.at("h"), loaded.tensors.at("h")));
+  // The mapping outlives the file's SafetensorsFile as long as a tensor views it.
+  const at::Tensor kept = lorafed::map_safetensors(path).tensors.at("h");
+  CHECK(at::equal(kept, loaded.tensors.at("h")));
+
+  write_raw(path, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+            std::vector<char>(8));
+  CHECK_THROWS_WITH(lorafed::map_safetensors(path), Contains("shape needs 12 bytes"));
+  write_raw(path, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+            std::vector<char>(4));
+  CHECK_THROWS_WITH(lorafed::map_safetensors(path), Contains("data_offsets out of range"));
+  CHECK_THROWS_AS(lorafed::map_safetensors(temp_file("absent.safetensors")), lorafed::FormatError);
+  std::filesystem::remove(path);
+}

@@ -27,4 +27,12 @@ LORAFED_API void save_safetensors(const std::filesystem::path& path, const Named
 // past the end, overlapping or out-of-range offsets, unknown dtype, ...).
 LORAFED_API SafetensorsFile load_safetensors(const std::filesystem::path& path);
 
+// As load_safetensors, checked alike, but the tensors view a private
+// copy-on-write mapping of the file instead of copies of it: pages are read
+// when touched, and the mapping lives as long as any tensor views it. A
+// tensor whose bytes are not aligned to its element size is copied. For
+// checkpoints that are large and mostly used as stored; the file must not
+// shrink while mapped (reading a page past its end raises SIGBUS).
+LORAFED_API SafetensorsFile map_safetensors(const std::filesystem::path& path);
+
 }  // namespace lorafed

@@ -6,6 +6,12 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <memory>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cerrno>
 
 #include "lorafed/error.hpp"
 #include "src/sdk/atomic_file.hpp"
@@ -89,13 +95,26 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
   });
 }
 
-SafetensorsFile load_safetensors(const std::filesystem::path& path) {
-  const std::string where = "safetensors file '" + path.string() + "'";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FormatError(where + " cannot be opened");
-  in.seekg(0, std::ios::end);
-  const std::uint64_t file_size = static_cast<std::uint64_t>(in.tellg());
-  in.seekg(0);
+namespace {
+
+// One tensor as the header describes it, checked against the file.
+struct Entry {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<std::int64_t> shape;
+  std::uint64_t offset = 0;  // from the start of the file
+  std::uint64_t nbytes = 0;
+};
+
+struct Header {
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+// Reads and checks the header of the `file_size`-byte file `in`: every
+// tensor's bytes lie in the data section, match its shape and overlap no
+// other tensor's.
+Header read_header(std::istream& in, std::uint64_t file_size, const std::string& where) {
   std::uint64_t header_size = 0;
   if (file_size < sizeof header_size)
     throw FormatError(where + " is shorter than its 8-byte header length");
@@ -106,25 +125,26 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
   }
   std::string header_text(header_size, '\0');
   in.read(header_text.data(), static_cast<std::streamsize>(header_size));
-  const std::uint64_t data_size = file_size - sizeof header_size - header_size;
+  if (!in) throw FormatError(where + ": could not read its header");
+  const std::uint64_t data_start = sizeof header_size + header_size;
+  const std::uint64_t data_size = file_size - data_start;
 
-  nlohmann::json header;
+  nlohmann::json json;
   try {
-    header = nlohmann::json::parse(header_text);
+    json = nlohmann::json::parse(header_text);
   } catch (const nlohmann::json::exception& error) {
     throw FormatError(where + ": header is not valid JSON (" + error.what() + ")");
   }
-  if (!header.is_object()) throw FormatError(where + ": header is not a JSON object");
+  if (!json.is_object()) throw FormatError(where + ": header is not a JSON object");
 
-  SafetensorsFile file;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-  for (const auto& [name, entry] : header.items()) {
+  Header header;
+  for (const auto& [name, entry] : json.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object()) throw FormatError(where + ": __metadata__ is not an object");
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
           throw FormatError(where + ": metadata '" + key + "' is not a string");
-        file.metadata[key] = value.get<std::string>();
+        header.metadata[key] = value.get<std::string>();
       }
       continue;
     }
@@ -133,7 +153,7 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
       const auto dtype = dtype_from_name(entry.at("dtype").get<std::string>());
       if (!dtype)
         throw FormatError(tensor_where + ": unsupported dtype " + entry.at("dtype").dump());
-      const auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
+      auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
       const auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
         throw FormatError(tensor_where + ": data_offsets out of range of the " +
@@ -146,19 +166,91 @@ SafetensorsFile load_safetensors(const std::filesystem::path& path) {
                           " bytes but data_offsets span " +
                           std::to_string(offsets[1] - offsets[0]));
       }
-      at::Tensor tensor = at::empty(shape, at::TensorOptions().dtype(*dtype));
-      in.seekg(static_cast<std::streamoff>(sizeof header_size + header_size + offsets[0]));
-      in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(nbytes));
-      if (!in) throw FormatError(tensor_where + ": could not read its bytes");
-      ranges.emplace_back(offsets[0], offsets[1]);
-      file.tensors.emplace(name, std::move(tensor));
+      header.entries.push_back({name, *dtype, std::move(shape), data_start + offsets[0], nbytes});
     } catch (const nlohmann::json::exception& error) {
       throw FormatError(tensor_where + ": malformed entry (" + error.what() + ")");
     }
   }
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+  for (const Entry& entry : header.entries)
+    ranges.emplace_back(entry.offset, entry.offset + entry.nbytes);
   std::sort(ranges.begin(), ranges.end());
   for (std::size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].first < ranges[i - 1].second) throw FormatError(where + ": tensors overlap");
+  }
+  return header;
+}
+
+std::uint64_t file_size_of(std::ifstream& in) {
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0);
+  return size;
+}
+
+// A private, copy-on-write mapping of a whole file, unmapped when the last
+// tensor viewing it goes.
+class Mapping {
+ public:
+  Mapping(const std::filesystem::path& path, std::uint64_t size, const std::string& where)
+      : size_(size) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw FormatError(where + " cannot be opened: " + std::strerror(errno));
+    data_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    const int mmap_errno = errno;
+    ::close(fd);
+    if (data_ == MAP_FAILED) {
+      throw FormatError(where + " cannot be mapped: " + std::strerror(mmap_errno));
+    }
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() { ::munmap(data_, size_); }
+  char* at(std::uint64_t offset) const { return static_cast<char*>(data_) + offset; }
+
+ private:
+  void* data_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+}  // namespace
+
+SafetensorsFile load_safetensors(const std::filesystem::path& path) {
+  const std::string where = "safetensors file '" + path.string() + "'";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(where + " cannot be opened");
+  Header header = read_header(in, file_size_of(in), where);
+  SafetensorsFile file{{}, std::move(header.metadata)};
+  for (const Entry& entry : header.entries) {
+    at::Tensor tensor = at::empty(entry.shape, at::TensorOptions().dtype(entry.dtype));
+    in.seekg(static_cast<std::streamoff>(entry.offset));
+    in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(entry.nbytes));
+    if (!in) throw FormatError(where + ", tensor '" + entry.name + "': could not read its bytes");
+    file.tensors.emplace(entry.name, std::move(tensor));
+  }
+  return file;
+}
+
+SafetensorsFile map_safetensors(const std::filesystem::path& path) {
+  const std::string where = "safetensors file '" + path.string() + "'";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FormatError(where + " cannot be opened");
+  const std::uint64_t size = file_size_of(in);
+  Header header = read_header(in, size, where);
+  SafetensorsFile file{{}, std::move(header.metadata)};
+  if (header.entries.empty()) return file;
+  auto mapping = std::make_shared<Mapping>(path, size, where);
+  for (const Entry& entry : header.entries) {
+    char* bytes = mapping->at(entry.offset);
+    at::Tensor tensor;
+    if (reinterpret_cast<std::uintptr_t>(bytes) % at::elementSize(entry.dtype) != 0) {
+      tensor = at::empty(entry.shape, at::TensorOptions().dtype(entry.dtype));
+      std::memcpy(tensor.data_ptr(), bytes, entry.nbytes);
+    } else {
+      tensor = at::from_blob(
+          bytes, entry.shape, [mapping](void*) {}, at::TensorOptions().dtype(entry.dtype));
+    }
+    file.tensors.emplace(entry.name, std::move(tensor));
   }
   return file;
 }
