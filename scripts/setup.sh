@@ -7,8 +7,10 @@
 #     (nothing)  what building and running lorafed needs (scripts/quickstart.sh)
 #     mpi        also Open MPI, for the mpi transport (mpirun across machines)
 #     test       also what only tests use: Debian's Python torch, with which
-#                tests/python checks the PEFT export, and Open MPI, whose
-#                transport the tests run under mpirun (scripts/test.sh)
+#                tests/python checks the PEFT export, Python's sentencepiece,
+#                with which it checks the SentencePiece tokenizer's ids, and
+#                Open MPI, whose transport the tests run under mpirun
+#                (scripts/test.sh)
 #     fuzz       also Clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
@@ -20,13 +22,14 @@ packages=(
   libboost-dev libboost-filesystem-dev
   catch2 libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   zlib1g-dev libcpp-httplib-dev
+  libpcre2-dev libunistring-dev
   gnuplot-nox fonts-liberation
   dataset-fashion-mnist
 )
 for stage in "$@"; do
   case "$stage" in
     mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
-    test) packages+=(python3-torch python3-numpy libopenmpi-dev openmpi-bin) ;;
+    test) packages+=(python3-torch python3-numpy python3-sentencepiece libopenmpi-dev openmpi-bin) ;;
     fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     *)
       echo "setup: unknown stage '$stage' (mpi, test, fuzz)" >&2
