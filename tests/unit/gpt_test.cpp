@@ -337,9 +337,9 @@ TEST_CASE("greedy answers do not depend on how prompts are batched", "[gpt]") {
   const LoraGpt model(shape, random_weights(shape, 6), {});
   const std::vector<WordProblem> problems = {
       {"Q: a?\nA: ", "1", 0}, {"Q: longer one?\nA: ", "2", 0}, {"Q: mid?\nA: ", "3", 0}};
-  const auto together = greedy_answers(model, problems, 4, 8);
+  const auto together = greedy_answers(model, problems, byte_encoder(), 4, 8);
   for (std::size_t i = 0; i < problems.size(); ++i) {
-    const auto alone = greedy_answers(model, {problems[i]}, 4, 1);
+    const auto alone = greedy_answers(model, {problems[i]}, byte_encoder(), 4, 1);
     CHECK(alone.at(0) == together.at(i));
     // Step by step by hand: the argmax after the prompt, appended, again.
     auto tokens = encode_bytes(problems[i].prompt);
@@ -426,6 +426,121 @@ TEST_CASE("the gpt backend loads a checkpoint, names PEFT modules and trains the
   missing.erase(missing.begin());
   CHECK_THROWS_WITH(make("", ModelContext::Role::kClient)->load_client_state(missing),
                     Catch::Contains("gpt model: client state") && Catch::Contains("missing"));
+}
+
+namespace {
+
+// GPT-2's bytes_to_unicode (encoder.py), from its definition: printable
+// Latin-1 bytes stand for themselves, the others take 256, 257, ... in order.
+std::string gpt2_byte_symbol(int byte) {
+  const auto printable = [](int b) {
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+  };
+  int code = byte;
+  if (!printable(byte)) {
+    code = 256;
+    for (int b = 0; b < byte; ++b) code += printable(b) ? 0 : 1;
+  }
+  std::string text;  // UTF-8 of a code point below 0x800
+  if (code < 0x80) {
+    text.push_back(static_cast<char>(code));
+  } else {
+    text.push_back(static_cast<char>(0xC0 | (code >> 6)));
+    text.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+  }
+  return text;
+}
+
+// A GPT-2-style tokenizer.json: byte b is id b, the merge " 1" is 258,
+// <|endoftext|> is `end`.
+nlohmann::json gpt2_tokenizer_json(int end) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int byte = 0; byte < 256; ++byte) vocab[gpt2_byte_symbol(byte)] = byte;
+  vocab[gpt2_byte_symbol(' ') + "1"] = 258;
+  vocab["<|endoftext|>"] = end;
+  const nlohmann::json byte_level = {{"type", "ByteLevel"},
+                                     {"add_prefix_space", false},
+                                     {"trim_offsets", true},
+                                     {"use_regex", true}};
+  return {{"version", "1.0"},
+          {"added_tokens",
+           {{{"id", end},
+             {"content", "<|endoftext|>"},
+             {"single_word", false},
+             {"lstrip", false},
+             {"rstrip", false},
+             {"normalized", false},
+             {"special", true}}}},
+          {"normalizer", nullptr},
+          {"pre_tokenizer", byte_level},
+          {"post_processor", nullptr},
+          {"decoder", byte_level},
+          {"model",
+           {{"type", "BPE"},
+            {"dropout", nullptr},
+            {"unk_token", nullptr},
+            {"continuing_subword_prefix", nullptr},
+            {"end_of_word_suffix", nullptr},
+            {"fuse_unk", false},
+            {"byte_fallback", false},
+            {"vocab", vocab},
+            {"merges", {gpt2_byte_symbol(' ') + " 1"}}}}};
+}
+
+}  // namespace
+
+TEST_CASE("a gpt checkpoint with a tokenizer.json beside it is read with that tokenizer", "[gpt]") {
+  const fs::path directory = fresh_directory("bpe");
+  GptShape shape = tiny_shape(2);
+  shape.vocab_size = 300;
+  shape.context = 96;
+  write_checkpoint(directory / "model.safetensors", shape, random_weights(shape, 9));
+  const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
+  const auto plugin = registry.model("gpt");
+  const auto make = [&](ModelContext::Role role) {
+    const auto config =
+        ConfigTable::parse_string("checkpoint = \"" + (directory / "model.safetensors").string() +
+                                      "\"\ntrain_per_task = 4\ntest_per_task = 2\n",
+                                  "test.toml");
+    return keep_library_alive(
+        plugin.factory->create(
+            config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7}),
+        plugin.factory);
+  };
+  const std::string bytes_id = make(ModelContext::Role::kServer)->spec().model_id;
+
+  const auto write_tokenizer = [&](const nlohmann::json& json) {
+    std::ofstream(directory / "tokenizer.json") << json.dump();
+  };
+  write_tokenizer(gpt2_tokenizer_json(299));
+  auto client = make(ModelContext::Role::kClient);
+  // The tokenizer's files are part of the model id: a client tokenising
+  // otherwise is another model.
+  CHECK(client->spec().model_id.starts_with("gpt-2x8h2-"));
+  CHECK(client->spec().model_id != bytes_id);
+  client->install_adapter(nonzero_adapter(client->spec(), 2));
+  TrainOptions options;
+  options.local_steps = 2;
+  options.batch_size = 2;
+  CHECK(std::isfinite(client->train(ParameterGroup::kAdapter, options, 1).mean_loss));
+  const EvalReport evaluation = client->evaluate();
+  CHECK(evaluation.num_examples > 0);
+  CHECK(std::isfinite(evaluation.loss));
+  CHECK(make(ModelContext::Role::kServer)->evaluate().num_examples == 14);  // 7 tasks × 2
+
+  // The exported base carries the tokenizer and its end token.
+  const fs::path out = fresh_directory("bpe-out");
+  REQUIRE(client->write_hf_base(out));
+  CHECK(fs::exists(out / "tokenizer.json"));
+  std::ifstream config_file(out / "config.json");
+  CHECK(nlohmann::json::parse(config_file)["eos_token_id"] == 299);
+
+  // A tokenizer larger than the embeddings, or a broken one, is refused.
+  write_tokenizer(gpt2_tokenizer_json(300));
+  CHECK_THROWS_WITH(make(ModelContext::Role::kServer),
+                    Catch::Contains("has 301 tokens, more than the checkpoint's 300 embeddings"));
+  std::ofstream(directory / "tokenizer.json") << "{\"model\": ";
+  CHECK_THROWS_WITH(make(ModelContext::Role::kServer), Catch::Contains("tokenizer.json"));
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "byte_tokenizer.hpp"
+#include "fingerprint.hpp"
 #include "gpt_model.hpp"
 #include "lorafed/classifier_training.hpp"
 #include "lorafed/error.hpp"
@@ -19,27 +20,9 @@ namespace {
 
 constexpr double kHeldOut = 0.05;  // the corpus's tail, for the base's validation loss
 
-struct Fnv1a {
-  std::uint64_t hash = 1469598103934665603ULL;
-  void add(const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
-  }
-  void add(const std::string& text) { add(text.data(), text.size() + 1); }
-  std::string hex() const {
-    char text[17];
-    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
-    return text;
-  }
-};
-
 std::string file_fingerprint(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
   Fnv1a fnv;
-  std::vector<char> buffer(1 << 20);
-  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
-    fnv.add(buffer.data(), static_cast<std::size_t>(in.gcount()));
-  }
+  fnv.add_file(file);
   return fnv.hex();
 }
 
@@ -53,14 +36,6 @@ std::string pretrain_fingerprint(const BaseOptions& options,
                       options.pretrain_learning_rate, options.pretrain_seed));
   fnv.add(corpus.data(), corpus.size() * sizeof(std::int64_t));
   return fnv.hex();
-}
-
-std::filesystem::path cache_dir_of(const BaseOptions& options) {
-  if (!options.cache_dir.empty()) return options.cache_dir;
-  if (const char* dir = std::getenv("LORAFED_CACHE_DIR")) return dir;
-  if (const char* home = std::getenv("HOME"))
-    return std::filesystem::path(home) / ".cache" / "lorafed";
-  return std::filesystem::temp_directory_path() / "lorafed-cache";
 }
 
 // GPT-2's initialisation: weights N(0, 0.02), residual projections scaled by
@@ -85,16 +60,6 @@ NamedTensors initial_weights(const GptShape& shape, std::uint64_t seed) {
   return weights;
 }
 
-// Windows of context + 1 tokens at half-context strides: inputs and the next tokens.
-data::Examples windows(const std::vector<std::int64_t>& stream, std::int64_t context) {
-  const torch::Tensor tokens = torch::tensor(stream, torch::kLong);
-  const std::int64_t stride = std::max<std::int64_t>(1, context / 2);
-  const auto total = static_cast<std::int64_t>(stream.size());
-  if (total < context + 1) throw ConfigError("gpt model: the corpus is shorter than one context");
-  const torch::Tensor unfolded = tokens.unfold(0, context + 1, stride);  // windows × (context+1)
-  return {unfolded.slice(1, 0, context).contiguous(), unfolded.slice(1, 1).contiguous()};
-}
-
 std::shared_ptr<BaseModel> pretrain(const BaseOptions& options,
                                     const std::vector<std::int64_t>& corpus) {
   auto model = std::make_shared<BaseModel>();
@@ -103,9 +68,9 @@ std::shared_ptr<BaseModel> pretrain(const BaseOptions& options,
   const auto split =
       static_cast<std::ptrdiff_t>(static_cast<double>(corpus.size()) * (1 - kHeldOut));
   const data::Examples train =
-      windows({corpus.begin(), corpus.begin() + split}, options.shape.context);
+      corpus_windows({corpus.begin(), corpus.begin() + split}, options.shape.context);
   const data::Examples held_out =
-      windows({corpus.begin() + split, corpus.end()}, options.shape.context);
+      corpus_windows({corpus.begin() + split, corpus.end()}, options.shape.context);
 
   TrainOptions training;
   training.optimizer = "adamw";
@@ -137,10 +102,27 @@ std::shared_ptr<BaseModel> pretrain(const BaseOptions& options,
 
 }  // namespace
 
-std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir) {
+data::Examples corpus_windows(const std::vector<std::int64_t>& stream, std::int64_t context) {
+  const torch::Tensor tokens = torch::tensor(stream, torch::kLong);
+  const std::int64_t stride = std::max<std::int64_t>(1, context / 2);
+  const auto total = static_cast<std::int64_t>(stream.size());
+  if (total < context + 1) throw ConfigError("the pretraining corpus is shorter than one context");
+  const torch::Tensor unfolded = tokens.unfold(0, context + 1, stride);  // windows × (context+1)
+  return {unfolded.slice(1, 0, context).contiguous(), unfolded.slice(1, 1).contiguous()};
+}
+
+std::filesystem::path cache_dir_of(const std::filesystem::path& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* dir = std::getenv("LORAFED_CACHE_DIR")) return dir;
+  if (const char* home = std::getenv("HOME"))
+    return std::filesystem::path(home) / ".cache" / "lorafed";
+  return std::filesystem::temp_directory_path() / "lorafed-cache";
+}
+
+std::vector<std::filesystem::path> corpus_files(const std::filesystem::path& dir) {
   if (!std::filesystem::is_directory(dir)) {
     throw ConfigError(
-        "gpt model: corpus_dir '" + dir.string() +
+        "corpus_dir '" + dir.string() +
         "' is not a directory (Debian's base-files ships /usr/share/common-licenses)");
   }
   std::vector<std::filesystem::path> files;
@@ -148,15 +130,19 @@ std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir) {
     if (entry.is_regular_file() && !entry.is_symlink()) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
+  if (files.empty()) throw ConfigError("corpus_dir '" + dir.string() + "' has no files");
+  return files;
+}
+
+std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir) {
   std::vector<std::int64_t> corpus;
-  for (const auto& file : files) {
+  for (const auto& file : corpus_files(dir)) {
     std::ifstream in(file, std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto tokens = encode_bytes(text);
     corpus.insert(corpus.end(), tokens.begin(), tokens.end());
     corpus.push_back(kEndOfText);
   }
-  if (files.empty()) throw ConfigError("gpt model: corpus_dir '" + dir.string() + "' has no files");
   return corpus;
 }
 
@@ -196,7 +182,7 @@ std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& option
   const std::string fingerprint = pretrain_fingerprint(options, corpus);
   if (auto cached = loaded[fingerprint].lock()) return cached;
   const std::filesystem::path file =
-      cache_dir_of(options) / ("gpt-base-" + fingerprint + ".safetensors");
+      cache_dir_of(options.cache_dir) / ("gpt-base-" + fingerprint + ".safetensors");
   std::shared_ptr<BaseModel> model;
   if (std::filesystem::exists(file)) {
     Checkpoint checkpoint = read_checkpoint(file, options.shape);

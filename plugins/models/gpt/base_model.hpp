@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gpt_layout.hpp"
+#include "lorafed/data/examples.hpp"
 #include "lorafed/named_tensors.hpp"
 
 namespace lorafed::gpt {
@@ -30,10 +31,20 @@ struct BaseModel {
   std::string fingerprint;  // identifies the weights (options and corpus, or the file)
 };
 
-// The corpus for pretraining: every regular file in `dir` (symbolic links
-// skipped, sorted by name) as bytes, each followed by <|endoftext|>. Throws
-// ConfigError when there is none.
+// The corpus for pretraining: every regular file in `dir`, symbolic links
+// skipped, sorted by name. Throws ConfigError when there is none.
+std::vector<std::filesystem::path> corpus_files(const std::filesystem::path& dir);
+// corpus_files(dir) as bytes, each followed by <|endoftext|>.
 std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir);
+
+// Windows of context + 1 tokens of `stream` at half-context strides, as
+// inputs (the first context) and labels (the next token of each). Throws
+// ConfigError when the stream is shorter than one window.
+data::Examples corpus_windows(const std::vector<std::int64_t>& stream, std::int64_t context);
+
+// Where pretrained bases are cached: `configured`, else $LORAFED_CACHE_DIR,
+// else ~/.cache/lorafed.
+std::filesystem::path cache_dir_of(const std::filesystem::path& configured);
 
 // Loads the checkpoint, or the cached pretrained base for these options,
 // pretraining and caching it first if needed. Shared within a process.

@@ -3,123 +3,149 @@
 #include <torch/torch.h>
 
 #include <spdlog/fmt/fmt.h>
+#include <spdlog/spdlog.h>
 
 #include "answer_evaluation.hpp"
 #include "base_model.hpp"
 #include "byte_tokenizer.hpp"
+#include "fingerprint.hpp"
 #include "gpt_model.hpp"
 #include "instruction_data.hpp"
-#include "lorafed/classifier_training.hpp"
+#include "language_model_backend.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/plugin.hpp"
+#include "peft_targets.hpp"
+#include "tokenizer.hpp"
 
 namespace {
 
 using namespace lorafed;
 using namespace lorafed::gpt;
 
-class GptBackend final : public ModelBackend {
+// The files a Hugging Face model folder keeps its tokenizer in.
+constexpr const char* kTokenizerFiles[] = {
+    "tokenizer.json",          "tokenizer.model", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.json",      "merges.txt"};
+
+// The text a model reads: the byte tokenizer, or the tokenizer saved beside
+// a checkpoint (README.md, "Tokenizers").
+struct Text {
+  SequenceEncoder encoder = byte_encoder();
+  std::filesystem::path folder;  // empty: bytes
+  std::string fingerprint;       // of the tokenizer's files; empty: bytes
+};
+
+class GptBackend final : public LanguageModelBackend<LoraGpt> {
  public:
   GptBackend(std::shared_ptr<const BaseModel> base, std::vector<std::string> targets, RoleData data,
-             std::int64_t eval_batch_size)
-      : base_(std::move(base)),
-        network_(base_->shape, base_->weights, std::move(targets)),
-        data_(std::move(data)),
+             Text text, std::int64_t eval_batch_size)
+      : LanguageModelBackend("gpt", LoraGpt(base->shape, base->weights, std::move(targets)),
+                             std::move(data)),
+        base_(std::move(base)),
+        text_(std::move(text)),
         eval_batch_size_(eval_batch_size),
         model_id_(fmt::format("gpt-{}x{}h{}-{}", base_->shape.n_layer, base_->shape.n_embd,
-                              base_->shape.n_head, base_->fingerprint.substr(0, 8))) {}
+                              base_->shape.n_head, model_fingerprint().substr(0, 8))) {}
 
   ModelSpec spec() const override { return network_.spec(model_id_); }
-  std::int64_t num_train_examples() const override {
-    return static_cast<std::int64_t>(data_.train_problems.size());
-  }
-
-  void install_adapter(const Adapter& adapter) override { network_.install_adapter(adapter); }
-  Adapter adapter() const override { return network_.adapter(); }
-  void install_merged_delta(const NamedTensors& delta) override {
-    network_.install_merged_delta(delta);
-  }
-  void merge_adapter(const Adapter& adapter) override { network_.merge_into_base(adapter); }
-
-  // Every base tensor once merging or training changed one of them.
-  NamedTensors client_state() const override {
-    if (!network_.base_changed()) return {};
-    NamedTensors state;
-    for (const auto& [name, tensor] : network_.base_weights()) state[name] = tensor.clone();
-    return state;
-  }
-  void load_client_state(const NamedTensors& state) override {
-    if (!state.empty()) network_.load_base(state);
-  }
-
-  // Next-token cross-entropy on the answers (the prompt is not a target).
-  TrainReport train(ParameterGroup group, const TrainOptions& options,
-                    std::uint64_t seed) override {
-    if (num_train_examples() == 0)
-      throw Error("gpt model: this instance has no training data (server role?)");
-    NamedTensors parameters;
-    if (group == ParameterGroup::kAdapter || group == ParameterGroup::kAll) {
-      parameters = network_.adapter_parameters();
-      if (parameters.empty()) throw Error("gpt model: no adapter installed to train");
-    }
-    if (group == ParameterGroup::kLocal || group == ParameterGroup::kAll) {
-      parameters.merge(network_.local_parameters());
-    }
-    return train_classifier(
-        [this](const torch::Tensor& tokens) { return network_.forward(tokens).transpose(1, 2); },
-        parameters, data_.train, options, seed);
-  }
 
   EvalReport evaluate() override {
-    return evaluate_answers(network_, data_.test_problems, data_.test, eval_batch_size_);
+    return evaluate_answers(network_, data_.test_problems, data_.test, text_.encoder,
+                            eval_batch_size_);
   }
 
   // GPT2LMHeadModel: a causal language model whose projections are Conv1D
   // (weights in × out), so PEFT's fan_in_fan_out. base_ is the base as loaded
   // or pretrained: merge_adapter and kLocal training change this instance's
-  // own copy (network_), never it.
+  // own copy (network_), never it. A checkpoint's tokenizer goes with it,
+  // so the folder also loads as a tokenizer.
   std::optional<HfBaseModel> write_hf_base(const std::filesystem::path& directory) const override {
-    write_hf_model(directory, base_->shape, base_->weights, kEndOfText);
+    write_hf_model(directory, base_->shape, base_->weights, text_.encoder.end);
+    if (!text_.folder.empty()) {
+      for (const char* name : kTokenizerFiles) {
+        if (std::filesystem::exists(text_.folder / name))
+          std::filesystem::copy_file(text_.folder / name, directory / name,
+                                     std::filesystem::copy_options::overwrite_existing);
+      }
+    }
     return HfBaseModel{"CAUSAL_LM", true};
   }
 
  private:
+  // The weights' fingerprint, and the tokenizer's where there is one: a
+  // client tokenising otherwise speaks another model.
+  std::string model_fingerprint() const {
+    if (text_.fingerprint.empty()) return base_->fingerprint;
+    Fnv1a hash;
+    hash.add(base_->fingerprint);
+    hash.add(text_.fingerprint);
+    return hash.hex();
+  }
+
   std::shared_ptr<const BaseModel> base_;  // shared by every instance in the process
-  LoraGpt network_;
-  RoleData data_;
+  Text text_;
   std::int64_t eval_batch_size_;
   std::string model_id_;
 };
 
-// PEFT's rule: a target names a module whose name is the target or ends
-// with "." + target ("c_attn", "attn.c_proj", "transformer.h.0.mlp.c_fc").
-// The matches come in the model's order.
+// Every block projection, in the model's order, as PEFT's targets match them.
 std::vector<std::string> resolve_targets(const ConfigTable& config, const GptShape& shape,
                                          const std::vector<std::string>& wanted) {
-  if (wanted.empty()) throw_config_error(config, "targets", "must name at least one module");
-  const auto matches = [](const std::string& name, const std::string& target) {
-    return name == target || name.ends_with("." + target);
-  };
   std::vector<std::string> modules;
   for (std::int64_t i = 0; i < shape.n_layer; ++i) {
     for (const std::string& name : block_projections(i)) modules.push_back(name);
   }
-  for (const std::string& target : wanted) {
-    if (std::none_of(modules.begin(), modules.end(),
-                     [&](const std::string& name) { return matches(name, target); })) {
-      throw_config_error(config, "targets",
-                         "names no module: '" + target +
-                             "' (modules: c_attn, attn.c_proj, c_fc, mlp.c_proj, c_proj, or a "
-                             "full name such as transformer.h.0.attn.c_attn)");
+  return match_targets(config, modules, wanted,
+                       "modules: c_attn, attn.c_proj, c_fc, mlp.c_proj, c_proj, or a full name "
+                       "such as transformer.h.0.attn.c_attn");
+}
+
+// The checkpoint folder's tokenizer where it has one (tokenizer.json or
+// tokenizer.model), else bytes. Sequences carry no prefix (GPT-2 adds no BOS)
+// and end with the tokenizer's EOS, or <|endoftext|>.
+Text read_text(const std::filesystem::path& checkpoint, std::int64_t vocab_size) {
+  Text text;
+  const std::filesystem::path folder =
+      checkpoint.parent_path().empty() ? std::filesystem::path(".") : checkpoint.parent_path();
+  if (checkpoint.empty() || (!std::filesystem::exists(folder / "tokenizer.json") &&
+                             !std::filesystem::exists(folder / "tokenizer.model"))) {
+    if (vocab_size < kByteVocabulary) {
+      throw ConfigError(
+          "gpt model: the byte tokenizer needs a vocabulary of at least 257 tokens (a "
+          "checkpoint with another vocabulary needs its tokenizer.json beside it)");
     }
+    return text;
   }
-  std::vector<std::string> targets;
-  for (const std::string& name : modules) {
-    if (std::any_of(wanted.begin(), wanted.end(),
-                    [&](const std::string& target) { return matches(name, target); }))
-      targets.push_back(name);
+  std::shared_ptr<const text::Tokenizer> tokenizer = text::load_tokenizer(folder);
+  if (tokenizer->vocab_size() > vocab_size) {
+    throw ConfigError(fmt::format(
+        "gpt model: the tokenizer in {} has {} tokens, more than the checkpoint's {} embeddings",
+        folder.string(), tokenizer->vocab_size(), vocab_size));
   }
-  return targets;
+  std::optional<std::int64_t> end = tokenizer->eos_id();
+  if (!end) end = tokenizer->token_id("<|endoftext|>");
+  if (!end) {
+    throw ConfigError("gpt model: the tokenizer in " + folder.string() +
+                      " names no end token (tokenizer_config.json's eos_token, or "
+                      "<|endoftext|>)");
+  }
+  text.encoder.encode = [tokenizer](const std::string& value) { return tokenizer->encode(value); };
+  text.encoder.decode = [tokenizer](const std::vector<std::int64_t>& ids) {
+    return tokenizer->decode(ids);
+  };
+  text.encoder.end = *end;
+  text.encoder.prefix.clear();
+  text.folder = folder;
+  Fnv1a hash;
+  for (const char* name : kTokenizerFiles) {
+    if (!std::filesystem::exists(folder / name)) continue;
+    hash.add(std::string(name));
+    hash.add_file(folder / name);
+  }
+  text.fingerprint = hash.hex();
+  spdlog::info("gpt model: tokenizer from {} ({} tokens, end token {})", folder.string(),
+               tokenizer->vocab_size(), *end);
+  return text;
 }
 
 class GptFactory final : public ModelFactory {
@@ -165,13 +191,12 @@ class GptFactory final : public ModelFactory {
         config.get<std::vector<std::string>>("targets", {"c_attn", "c_proj", "c_fc"});
 
     auto base_model = load_or_pretrain_base(base);
-    if (base_model->shape.vocab_size < kByteVocabulary) {
-      throw ConfigError("gpt model: the byte tokenizer needs a vocabulary of at least 257 tokens");
-    }
+    Text text = read_text(base.checkpoint, base_model->shape.vocab_size);
     tasks.context = base_model->shape.context;
     auto targets = resolve_targets(config, base_model->shape, wanted);
-    return std::make_unique<GptBackend>(std::move(base_model), std::move(targets),
-                                        load_role_data(tasks, context), eval_batch_size);
+    RoleData data = load_role_data(tasks, context, text.encoder);
+    return std::make_unique<GptBackend>(std::move(base_model), std::move(targets), std::move(data),
+                                        std::move(text), eval_batch_size);
   }
 };
 

@@ -32,42 +32,55 @@ std::vector<std::int64_t> types_of(const std::vector<WordProblem>& problems) {
 }  // namespace
 
 void TaskOptions::validate() const {
-  if (tasks.empty()) throw ConfigError("gpt model: tasks must name at least one task type");
+  if (tasks.empty()) throw ConfigError(model + " model: tasks must name at least one task type");
   for (const std::string& task : tasks) {
     if (std::find(task_types().begin(), task_types().end(), task) == task_types().end()) {
-      throw ConfigError("gpt model: unknown task '" + task +
+      throw ConfigError(model + " model: unknown task '" + task +
                         "' (add, subtract, multiply, share, two_step, compare, recall)");
     }
   }
   if (partition != "iid" && partition != "dirichlet" && partition != "tasks") {
-    throw ConfigError("gpt model: partition must be \"iid\", \"dirichlet\" or \"tasks\", got \"" +
+    throw ConfigError(model +
+                      " model: partition must be \"iid\", \"dirichlet\" or \"tasks\", got \"" +
                       partition + "\"");
   }
-  if (!(dirichlet_alpha > 0)) throw ConfigError("gpt model: dirichlet_alpha must be positive");
+  if (!(dirichlet_alpha > 0)) throw ConfigError(model + " model: dirichlet_alpha must be positive");
   if (partition == "tasks" &&
       (tasks_per_client < 1 || tasks_per_client > static_cast<std::int64_t>(tasks.size()))) {
-    throw ConfigError("gpt model: tasks_per_client must be between 1 and the number of tasks");
+    throw ConfigError(model + " model: tasks_per_client must be between 1 and the number of tasks");
   }
   if (train_per_task < 1 || test_per_task < 1)
-    throw ConfigError("gpt model: train_per_task and test_per_task must be positive");
+    throw ConfigError(model + " model: train_per_task and test_per_task must be positive");
   if (max_train_examples < 0 || eval_examples < 0)
-    throw ConfigError("gpt model: max_train_examples and eval_examples must not be negative");
+    throw ConfigError(model + " model: max_train_examples and eval_examples must not be negative");
 }
 
-data::Examples encode_for_training(const std::vector<WordProblem>& problems) {
+SequenceEncoder byte_encoder() {
+  return {[](const std::string& text) { return encode_bytes(text); },
+          kEndOfText,
+          {},
+          [](const std::vector<std::int64_t>& tokens) { return decode_bytes(tokens); }};
+}
+
+data::Examples encode_for_training(const std::vector<WordProblem>& problems,
+                                   const SequenceEncoder& encoder) {
   std::vector<std::vector<std::int64_t>> sequences;
   std::vector<std::size_t> prompt_lengths;
   std::size_t longest = 0;
   for (const WordProblem& problem : problems) {
-    std::vector<std::int64_t> sequence = encode_bytes(problem.prompt + problem.answer);
-    sequence.push_back(kEndOfText);
-    prompt_lengths.push_back(problem.prompt.size());
+    std::vector<std::int64_t> sequence = encoder.prefix;
+    const auto prompt = encoder.encode(problem.prompt);
+    sequence.insert(sequence.end(), prompt.begin(), prompt.end());
+    prompt_lengths.push_back(sequence.size());
+    const auto answer = encoder.encode(problem.answer);
+    sequence.insert(sequence.end(), answer.begin(), answer.end());
+    sequence.push_back(encoder.end);
     longest = std::max(longest, sequence.size() - 1);
     sequences.push_back(std::move(sequence));
   }
   const auto n = static_cast<std::int64_t>(problems.size());
   const auto length = static_cast<std::int64_t>(longest);
-  at::Tensor inputs = at::full({n, length}, kEndOfText, at::kLong);
+  at::Tensor inputs = at::full({n, length}, encoder.end, at::kLong);
   at::Tensor labels = at::full({n, length}, kIgnored, at::kLong);
   auto in = inputs.accessor<std::int64_t, 2>();
   auto out = labels.accessor<std::int64_t, 2>();
@@ -82,7 +95,8 @@ data::Examples encode_for_training(const std::vector<WordProblem>& problems) {
   return {inputs, labels};
 }
 
-RoleData load_role_data(const TaskOptions& options, const ModelContext& context) {
+RoleData load_role_data(const TaskOptions& options, const ModelContext& context,
+                        const SequenceEncoder& encoder) {
   options.validate();
   // The same pools on every client and the server: they depend on data_seed only.
   std::vector<WordProblem> train_pool;
@@ -130,18 +144,18 @@ RoleData load_role_data(const TaskOptions& options, const ModelContext& context)
     role.train_problems = pick(train_pool, split.train);
     role.test_problems = pick(test_pool, split.test);
     if (role.train_problems.empty()) {
-      throw ConfigError("gpt model: client " + std::to_string(context.client_index) +
+      throw ConfigError(options.model + " model: client " + std::to_string(context.client_index) +
                         " got no training problems; use fewer clients, more train_per_task or "
                         "another partition");
     }
-    role.train = encode_for_training(role.train_problems);
+    role.train = encode_for_training(role.train_problems, encoder);
   }
-  if (!role.test_problems.empty()) role.test = encode_for_training(role.test_problems);
+  if (!role.test_problems.empty()) role.test = encode_for_training(role.test_problems, encoder);
   for (const auto* set : {&role.train, &role.test}) {
     if (set->inputs.defined() && set->inputs.size(1) > options.context) {
-      throw ConfigError("gpt model: problems of " + std::to_string(set->inputs.size(1) + 1) +
-                        " tokens do not fit the model's context of " +
-                        std::to_string(options.context));
+      throw ConfigError(
+          options.model + " model: problems of " + std::to_string(set->inputs.size(1) + 1) +
+          " tokens do not fit the model's context of " + std::to_string(options.context));
     }
   }
   return role;
