@@ -177,8 +177,21 @@ torch::Tensor LoraLlama::project(const std::string& name, const torch::Tensor& i
   return output;
 }
 
+LoraLlama::Positions LoraLlama::positions(std::int64_t start, std::int64_t length) const {
+  const torch::Tensor query_positions = torch::arange(start, start + length, torch::kLong);
+  const torch::Tensor angles =
+      torch::outer(query_positions.to(torch::kFloat), inverse_frequencies_);  // length × d/2
+  const torch::Tensor both = torch::cat({angles, angles}, -1);                // length × d
+  // Query i sits at position start + i; keys past it are hidden.
+  const torch::Tensor key_positions = torch::arange(start + length, torch::kLong);
+  const torch::Tensor future = key_positions.unsqueeze(0) > query_positions.unsqueeze(1);
+  return {both.cos(), both.sin(),
+          torch::zeros(future.sizes(), torch::kFloat)
+              .masked_fill(future, -std::numeric_limits<float>::infinity())};
+}
+
 torch::Tensor LoraLlama::attention(const std::string& layer, const torch::Tensor& normed,
-                                   std::int64_t layer_index, std::int64_t start,
+                                   std::int64_t layer_index, const Positions& positions,
                                    KvCache* cache) const {
   const std::int64_t batch = normed.size(0);
   const std::int64_t length = normed.size(1);
@@ -192,14 +205,8 @@ torch::Tensor LoraLlama::attention(const std::string& layer, const torch::Tensor
       project(layer + "k_proj", normed).view({batch, length, kv_heads, d}).transpose(1, 2);
   torch::Tensor v =
       project(layer + "v_proj", normed).view({batch, length, kv_heads, d}).transpose(1, 2);
-
-  const torch::Tensor positions = torch::arange(start, start + length, torch::kFloat);
-  const torch::Tensor angles = torch::outer(positions, inverse_frequencies_);  // length × d/2
-  const torch::Tensor both = torch::cat({angles, angles}, -1);                 // length × d
-  const torch::Tensor cos = both.cos();
-  const torch::Tensor sin = both.sin();
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
+  q = q * positions.cos + rotate_half(q) * positions.sin;
+  k = k * positions.cos + rotate_half(k) * positions.sin;
 
   if (cache != nullptr) {
     auto& keys = cache->keys[static_cast<std::size_t>(layer_index)];
@@ -220,12 +227,8 @@ torch::Tensor LoraLlama::attention(const std::string& layer, const torch::Tensor
             .expand({batch, kv_heads, groups, total, d})
             .reshape({batch, heads, total, d});
   }
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
-  // Query i sits at position start + i; keys past it are hidden.
-  const torch::Tensor key_positions = torch::arange(total, torch::kLong);
-  const torch::Tensor query_positions = torch::arange(start, start + length, torch::kLong);
-  const torch::Tensor future = key_positions.unsqueeze(0) > query_positions.unsqueeze(1);
-  scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+  const torch::Tensor scores =
+      torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(d)) + positions.mask;
   const torch::Tensor attended = torch::matmul(torch::softmax(scores, -1), v)
                                      .transpose(1, 2)
                                      .reshape({batch, length, config_.q_size()});
@@ -251,10 +254,11 @@ torch::Tensor LoraLlama::forward(const torch::Tensor& tokens, KvCache* cache) co
   const double eps = config_.rms_norm_eps;
   torch::Tensor x =
       F::embedding(tokens, weights_.at("model.embed_tokens.weight")).to(torch::kFloat);
+  const Positions at = positions(start, length);
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i) {
     const std::string l = "model.layers." + std::to_string(i) + ".";
     torch::Tensor normed = rms_norm(x, weight(l + "input_layernorm.weight"), eps);
-    x = x + attention(l + "self_attn.", normed, i, start, cache);
+    x = x + attention(l + "self_attn.", normed, i, at, cache);
     normed = rms_norm(x, weight(l + "post_attention_layernorm.weight"), eps);
     x = x + project(l + "mlp.down_proj", torch::silu(project(l + "mlp.gate_proj", normed)) *
                                              project(l + "mlp.up_proj", normed));

@@ -68,8 +68,18 @@ class LoraLlama {
   };
   torch::Tensor project(const std::string& name, const torch::Tensor& input) const;
   torch::Tensor weight(const std::string& name) const;  // float32
+  // What every layer's attention uses alike for positions start.. of a
+  // forward pass: the rotary table (length × head_dim) and the causal mask
+  // (length × keys: 0, or −∞ for a key past the query), built once a pass.
+  struct Positions {
+    torch::Tensor cos;
+    torch::Tensor sin;
+    torch::Tensor mask;
+  };
+  Positions positions(std::int64_t start, std::int64_t length) const;
   torch::Tensor attention(const std::string& layer, const torch::Tensor& normed,
-                          std::int64_t layer_index, std::int64_t start, KvCache* cache) const;
+                          std::int64_t layer_index, const Positions& positions,
+                          KvCache* cache) const;
 
   LlamaConfig config_;
   NamedTensors weights_;
