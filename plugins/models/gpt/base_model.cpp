@@ -72,13 +72,8 @@ std::shared_ptr<BaseModel> pretrain(const BaseOptions& options,
   const data::Examples held_out =
       corpus_windows({corpus.begin() + split, corpus.end()}, options.shape.context);
 
-  TrainOptions training;
-  training.optimizer = "adamw";
-  training.learning_rate = options.pretrain_learning_rate;
-  training.weight_decay = 0.01;
-  training.batch_size = options.pretrain_batch_size;
-  training.local_steps = options.pretrain_steps;
-  training.max_grad_norm = 1.0;
+  const TrainOptions training = pretraining_options(
+      options.pretrain_learning_rate, options.pretrain_batch_size, options.pretrain_steps);
   const auto logits = [&](const torch::Tensor& tokens) {
     return network.forward(tokens).transpose(1, 2);  // batch × vocab × length
   };
@@ -144,6 +139,18 @@ std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir) {
     corpus.push_back(kEndOfText);
   }
   return corpus;
+}
+
+TrainOptions pretraining_options(double learning_rate, std::int64_t batch_size,
+                                 std::int64_t steps) {
+  TrainOptions training;
+  training.optimizer = "adamw";
+  training.learning_rate = learning_rate;
+  training.weight_decay = 0.01;
+  training.batch_size = batch_size;
+  training.local_steps = steps;
+  training.max_grad_norm = 1.0;
+  return training;
 }
 
 std::shared_ptr<const BaseModel> load_or_pretrain_base(const BaseOptions& options) {

@@ -6,7 +6,9 @@
 #include <string>
 
 #include "gpt_layout.hpp"
+#include "lorafed/config.hpp"
 #include "lorafed/data/examples.hpp"
+#include "lorafed/model_backend.hpp"
 #include "lorafed/named_tensors.hpp"
 
 namespace lorafed::gpt {
@@ -41,6 +43,32 @@ std::vector<std::int64_t> read_corpus(const std::filesystem::path& dir);
 // inputs (the first context) and labels (the next token of each). Throws
 // ConfigError when the stream is shorter than one window.
 data::Examples corpus_windows(const std::vector<std::int64_t>& stream, std::int64_t context);
+
+// The pretraining keys of [model] that gpt and llama share (corpus_dir,
+// pretrain_steps, pretrain_batch_size, pretrain_learning_rate, pretrain_seed,
+// cache_dir), read over the defaults in `options` (BaseOptions or
+// llama::LlamaBaseOptions, whose fields have these names). Throws
+// ConfigError, naming the key, for a size or rate that is not positive.
+template <class Options>
+void read_pretraining_keys(const ConfigTable& config, Options& options) {
+  options.corpus_dir = config.get<std::string>("corpus_dir", options.corpus_dir.string());
+  options.pretrain_steps = config.get<std::int64_t>("pretrain_steps", options.pretrain_steps);
+  if (options.pretrain_steps < 1) throw_config_error(config, "pretrain_steps", "must be positive");
+  options.pretrain_batch_size =
+      config.get<std::int64_t>("pretrain_batch_size", options.pretrain_batch_size);
+  if (options.pretrain_batch_size < 1)
+    throw_config_error(config, "pretrain_batch_size", "must be positive");
+  options.pretrain_learning_rate =
+      config.get<double>("pretrain_learning_rate", options.pretrain_learning_rate);
+  if (!(options.pretrain_learning_rate > 0))
+    throw_config_error(config, "pretrain_learning_rate", "must be positive");
+  options.pretrain_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("pretrain_seed", 0));
+  options.cache_dir = config.get<std::string>("cache_dir", "");
+}
+
+// How a base is pretrained: AdamW at `learning_rate`, weight decay 0.01,
+// gradients clipped at norm 1, `steps` steps of `batch_size` windows.
+TrainOptions pretraining_options(double learning_rate, std::int64_t batch_size, std::int64_t steps);
 
 // Where pretrained bases are cached: `configured`, else $LORAFED_CACHE_DIR,
 // else ~/.cache/lorafed.

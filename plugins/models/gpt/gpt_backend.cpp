@@ -160,31 +160,9 @@ class GptFactory final : public ModelFactory {
     shape.n_embd = config.get<std::int64_t>("n_embd", shape.n_embd);
     shape.n_layer = config.get<std::int64_t>("n_layer", shape.n_layer);
     shape.n_head = config.get<std::int64_t>("n_head", shape.n_head);
-    base.corpus_dir = config.get<std::string>("corpus_dir", base.corpus_dir.string());
-    base.pretrain_steps = config.get<std::int64_t>("pretrain_steps", base.pretrain_steps);
-    if (base.pretrain_steps < 1) throw_config_error(config, "pretrain_steps", "must be positive");
-    base.pretrain_batch_size =
-        config.get<std::int64_t>("pretrain_batch_size", base.pretrain_batch_size);
-    if (base.pretrain_batch_size < 1)
-      throw_config_error(config, "pretrain_batch_size", "must be positive");
-    base.pretrain_learning_rate =
-        config.get<double>("pretrain_learning_rate", base.pretrain_learning_rate);
-    if (!(base.pretrain_learning_rate > 0))
-      throw_config_error(config, "pretrain_learning_rate", "must be positive");
-    base.pretrain_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("pretrain_seed", 0));
-    base.cache_dir = config.get<std::string>("cache_dir", "");
+    read_pretraining_keys(config, base);
 
-    TaskOptions tasks;
-    tasks.tasks = config.get<std::vector<std::string>>("tasks", tasks.tasks);
-    tasks.max_operand = config.get<std::int64_t>("max_operand", tasks.max_operand);
-    tasks.train_per_task = config.get<std::int64_t>("train_per_task", tasks.train_per_task);
-    tasks.test_per_task = config.get<std::int64_t>("test_per_task", tasks.test_per_task);
-    tasks.partition = config.get<std::string>("partition", tasks.partition);
-    tasks.dirichlet_alpha = config.get<double>("dirichlet_alpha", tasks.dirichlet_alpha);
-    tasks.tasks_per_client = config.get<std::int64_t>("tasks_per_client", tasks.tasks_per_client);
-    tasks.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
-    tasks.eval_examples = config.get<std::int64_t>("eval_examples", 0);
-    tasks.data_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("data_seed", 0));
+    TaskOptions tasks = read_task_options(config, "gpt");
     const std::int64_t eval_batch_size = config.get<std::int64_t>("eval_batch_size", 200);
     if (eval_batch_size < 1) throw_config_error(config, "eval_batch_size", "must be positive");
     const auto wanted =

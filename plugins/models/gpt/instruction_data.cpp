@@ -55,6 +55,22 @@ void TaskOptions::validate() const {
     throw ConfigError(model + " model: max_train_examples and eval_examples must not be negative");
 }
 
+TaskOptions read_task_options(const ConfigTable& config, const std::string& model) {
+  TaskOptions tasks;
+  tasks.model = model;
+  tasks.tasks = config.get<std::vector<std::string>>("tasks", tasks.tasks);
+  tasks.max_operand = config.get<std::int64_t>("max_operand", tasks.max_operand);
+  tasks.train_per_task = config.get<std::int64_t>("train_per_task", tasks.train_per_task);
+  tasks.test_per_task = config.get<std::int64_t>("test_per_task", tasks.test_per_task);
+  tasks.partition = config.get<std::string>("partition", tasks.partition);
+  tasks.dirichlet_alpha = config.get<double>("dirichlet_alpha", tasks.dirichlet_alpha);
+  tasks.tasks_per_client = config.get<std::int64_t>("tasks_per_client", tasks.tasks_per_client);
+  tasks.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
+  tasks.eval_examples = config.get<std::int64_t>("eval_examples", 0);
+  tasks.data_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("data_seed", 0));
+  return tasks;
+}
+
 SequenceEncoder byte_encoder() {
   return {[](const std::string& text) { return encode_bytes(text); },
           kEndOfText,

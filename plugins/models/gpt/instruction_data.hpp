@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "lorafed/config.hpp"
 #include "lorafed/data/examples.hpp"
 #include "lorafed/model_backend.hpp"
 #include "word_problems.hpp"
@@ -29,6 +30,11 @@ struct TaskOptions {
   // Throws ConfigError for an unknown task or partition, or a bad size.
   void validate() const;
 };
+
+// The task keys of [model] (README.md: tasks, max_operand, train_per_task,
+// test_per_task, partition, dirichlet_alpha, tasks_per_client,
+// max_train_examples, eval_examples, data_seed) for the backend `model`.
+TaskOptions read_task_options(const ConfigTable& config, const std::string& model);
 
 // How a model's tokenizer turns problems into tokens, and generated tokens
 // back into text: a sequence is prefix + encode(prompt) + encode(answer) +

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "answer_evaluation.hpp"
+#include "base_model.hpp"
 #include "generation.hpp"
 #include "instruction_data.hpp"
 #include "language_model_backend.hpp"
@@ -148,33 +149,10 @@ class LlamaFactory final : public ModelFactory {
         config.get<std::int64_t>("max_position_embeddings", shape.max_position_embeddings);
     if (shape.num_attention_heads < 1 || shape.hidden_size % shape.num_attention_heads != 0)
       throw_config_error(config, "num_attention_heads", "must divide hidden_size");
-    base.corpus_dir = config.get<std::string>("corpus_dir", base.corpus_dir.string());
+    gpt::read_pretraining_keys(config, base);
     base.pretrain_context = config.get<std::int64_t>("pretrain_context", base.pretrain_context);
-    base.pretrain_steps = config.get<std::int64_t>("pretrain_steps", base.pretrain_steps);
-    if (base.pretrain_steps < 1) throw_config_error(config, "pretrain_steps", "must be positive");
-    base.pretrain_batch_size =
-        config.get<std::int64_t>("pretrain_batch_size", base.pretrain_batch_size);
-    if (base.pretrain_batch_size < 1)
-      throw_config_error(config, "pretrain_batch_size", "must be positive");
-    base.pretrain_learning_rate =
-        config.get<double>("pretrain_learning_rate", base.pretrain_learning_rate);
-    if (!(base.pretrain_learning_rate > 0))
-      throw_config_error(config, "pretrain_learning_rate", "must be positive");
-    base.pretrain_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("pretrain_seed", 0));
-    base.cache_dir = config.get<std::string>("cache_dir", "");
 
-    gpt::TaskOptions tasks;
-    tasks.model = "llama";
-    tasks.tasks = config.get<std::vector<std::string>>("tasks", tasks.tasks);
-    tasks.max_operand = config.get<std::int64_t>("max_operand", tasks.max_operand);
-    tasks.train_per_task = config.get<std::int64_t>("train_per_task", tasks.train_per_task);
-    tasks.test_per_task = config.get<std::int64_t>("test_per_task", tasks.test_per_task);
-    tasks.partition = config.get<std::string>("partition", tasks.partition);
-    tasks.dirichlet_alpha = config.get<double>("dirichlet_alpha", tasks.dirichlet_alpha);
-    tasks.tasks_per_client = config.get<std::int64_t>("tasks_per_client", tasks.tasks_per_client);
-    tasks.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
-    tasks.eval_examples = config.get<std::int64_t>("eval_examples", 0);
-    tasks.data_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("data_seed", 0));
+    gpt::TaskOptions tasks = gpt::read_task_options(config, "llama");
     const std::int64_t eval_batch_size = config.get<std::int64_t>("eval_batch_size", 64);
     if (eval_batch_size < 1) throw_config_error(config, "eval_batch_size", "must be positive");
     const auto wanted = config.get<std::vector<std::string>>("targets", {"q_proj", "v_proj"});

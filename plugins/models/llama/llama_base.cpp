@@ -145,13 +145,8 @@ void pretrain_into(const LlamaBaseOptions& options, const fs::path& folder) {
       gpt::corpus_windows({stream.begin() + split, stream.end()}, options.pretrain_context);
 
   LoraLlama network(config, initial_weights(config, options.pretrain_seed), {});
-  TrainOptions training;
-  training.optimizer = "adamw";
-  training.learning_rate = options.pretrain_learning_rate;
-  training.weight_decay = 0.01;
-  training.batch_size = options.pretrain_batch_size;
-  training.local_steps = options.pretrain_steps;
-  training.max_grad_norm = 1.0;
+  const TrainOptions training = gpt::pretraining_options(
+      options.pretrain_learning_rate, options.pretrain_batch_size, options.pretrain_steps);
   const auto logits = [&](const torch::Tensor& tokens) {
     return network.forward(tokens).transpose(1, 2);  // batch × vocab × length
   };
