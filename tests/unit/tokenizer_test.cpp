@@ -14,37 +14,16 @@
 #include "sentencepiece_tokenizer.hpp"
 #include "sentencepiece_training.hpp"
 #include "tokenizer.hpp"
+#include "unit/temp_folder.hpp"
 
 using Catch::Matchers::Contains;
 using lorafed::FormatError;
 using lorafed::text::load_tokenizer;
 using lorafed::text::Tokenizer;
 using Ids = std::vector<std::int64_t>;
+using lorafed::test::TempFolder;
 
 namespace {
-
-// A folder of its own for each test, removed afterwards.
-class TempFolder {
- public:
-  explicit TempFolder(const std::string& name)
-      : path_(std::filesystem::temp_directory_path() /
-              ("lorafed-tokenizer-" + name + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempFolder() { std::filesystem::remove_all(path_); }
-  TempFolder(const TempFolder&) = delete;
-  TempFolder& operator=(const TempFolder&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& file, const std::string& text) const {
-    std::ofstream(path_ / file, std::ios::binary) << text;
-    return path_ / file;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 std::string utf8(char32_t code_point) {
   std::string out;

@@ -1,0 +1,35 @@
+#pragma once
+// A folder of its own for a test, emptied when made and removed afterwards.
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace lorafed::test {
+
+class TempFolder {
+ public:
+  explicit TempFolder(const std::string& name)
+      : path_(std::filesystem::temp_directory_path() /
+              ("lorafed-" + name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempFolder() { std::filesystem::remove_all(path_); }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // Writes `text` to the file `file` in the folder and returns its path.
+  std::filesystem::path write(const std::string& file, const std::string& text) const {
+    std::ofstream(path_ / file, std::ios::binary) << text;
+    return path_ / file;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace lorafed::test
