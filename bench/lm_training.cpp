@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   std::printf("| --- | --- | --- | --- | --- |\n");
   TaskOptions tasks;
   tasks.max_operand = 9;
-  const RoleData data = load_role_data(tasks, ModelContext{ModelContext::Role::kClient, 0, 1, 1});
+  const RoleData data =
+      load_role_data(tasks, ModelContext{ModelContext::Role::kClient, 0, 1, 1, {}});
   const auto corpus = read_corpus("/usr/share/common-licenses");
   for (const std::int64_t width : {64, 128}) {
     GptShape shape;
@@ -95,8 +96,8 @@ int main(int argc, char** argv) {
       LoraGpt model(shape, base, {});
       const torch::Tensor tokens = torch::tensor(corpus, torch::kLong);
       const torch::Tensor windows = tokens.unfold(0, shape.context + 1, shape.context / 2);
-      const data::Examples examples{windows.slice(1, 0, shape.context).contiguous(),
-                                    windows.slice(1, 1).contiguous()};
+      const data::Examples examples{
+          windows.slice(1, 0, shape.context).contiguous(), windows.slice(1, 1).contiguous(), {}};
       rows.push_back(time_training("full, corpus windows (pretraining)", model,
                                    model.local_parameters(), examples, 32, steps));
     }

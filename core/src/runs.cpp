@@ -27,8 +27,11 @@
 namespace lorafed {
 namespace {
 
-ModelContext server_context(const FederationConfig& config) {
-  return ModelContext{ModelContext::Role::kServer, -1, config.num_clients, config.seed};
+// The server's model, which may write into the run folder; `check` for a
+// configuration check, which writes nothing.
+ModelContext server_context(const FederationConfig& config, bool check = false) {
+  return ModelContext{ModelContext::Role::kServer, -1, config.num_clients, config.seed,
+                      check ? std::string() : config.output_dir.string()};
 }
 
 // Makes the virtual clients a process hosts. Resident clients each get
@@ -49,7 +52,7 @@ class ClientMaker {
     // dataset, the partition) while one instance holds it: this one does,
     // for as long as any on-demand client lives, so it is loaded once.
     anchor_ = plugins.make_model(
-        ModelContext{ModelContext::Role::kClient, 0, config.num_clients, config.seed});
+        ModelContext{ModelContext::Role::kClient, 0, config.num_clients, config.seed, {}});
     spdlog::info("client models on demand: state kept in memory up to {} MiB, then in {}",
                  config.state_memory_mb, dir.string());
   }
@@ -61,8 +64,8 @@ class ClientMaker {
     options.rank = config_.client_rank(index);
     options.seed = config_.seed;
     options.train = config_.train;
-    const ModelContext context{ModelContext::Role::kClient, index, config_.num_clients,
-                               config_.seed};
+    const ModelContext context{
+        ModelContext::Role::kClient, index, config_.num_clients, config_.seed, {}};
     if (!states_) {
       return std::make_shared<VirtualClient>(std::move(options), plugins_.make_model(context),
                                              plugins_.make_client_procedure());
@@ -195,7 +198,7 @@ nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugi
 
 void check_configuration(const FederationConfig& config, const PluginRegistry& registry) {
   FederationPlugins plugins(config, registry);
-  plugins.make_model(server_context(config));
+  plugins.make_model(server_context(config, true));
   plugins.reject_unknown_keys();
 }
 

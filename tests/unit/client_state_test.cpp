@@ -109,7 +109,8 @@ TEST_CASE("a backend rebuilt from a client's state behaves as the client's own",
   const auto plugin = registry.model("linear");
   const auto make = [&] {
     return keep_library_alive(
-        plugin.factory->create(ConfigTable(), ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
+        plugin.factory->create(ConfigTable(),
+                               ModelContext{ModelContext::Role::kClient, 0, 2, 1, {}}),
         plugin.factory);
   };
   auto client = make();

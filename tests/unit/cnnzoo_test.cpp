@@ -19,9 +19,10 @@ std::shared_ptr<ModelBackend> make_client_model(std::int64_t index, std::int64_t
   const auto plugin = registry().model("cnnzoo");
   const auto config =
       ConfigTable::parse_string("max_train_examples = 64\nmax_test_examples = 32\n", "test.toml");
-  return keep_library_alive(plugin.factory->create(config, ModelContext{ModelContext::Role::kClient,
-                                                                        index, num_clients, 7}),
-                            plugin.factory);
+  return keep_library_alive(
+      plugin.factory->create(config,
+                             ModelContext{ModelContext::Role::kClient, index, num_clients, 7, {}}),
+      plugin.factory);
 }
 
 std::shared_ptr<ClientProcedure> make_procedure(const std::string& strategy,
@@ -184,7 +185,7 @@ TEST_CASE("cnnzoo clients get the configured numbers of examples", "[cnnzoo]") {
   const auto plugin = registry().model("cnnzoo");
   const auto config = ConfigTable::parse_string("max_train_examples = 400\n", "test.toml");
   const auto model =
-      plugin.factory->create(config, ModelContext{ModelContext::Role::kClient, 3, 10, 21});
+      plugin.factory->create(config, ModelContext{ModelContext::Role::kClient, 3, 10, 21, {}});
   CHECK(model->num_train_examples() == 400);
   CHECK(model->evaluate().num_examples == 200);  // max_test_examples' default
 }
@@ -193,14 +194,14 @@ TEST_CASE("the server's cnnzoo has no global model to evaluate", "[cnnzoo]") {
   const auto plugin = registry().model("cnnzoo");
   const auto config = ConfigTable::parse_string("", "test.toml");
   const auto server =
-      plugin.factory->create(config, ModelContext{ModelContext::Role::kServer, -1, 5, 7});
+      plugin.factory->create(config, ModelContext{ModelContext::Role::kServer, -1, 5, 7, {}});
   CHECK(server->spec().targets.size() == 1);
   CHECK_THROWS_WITH(server->evaluate(), Catch::Matchers::Contains("personalised strategy"));
 }
 
 TEST_CASE("cnnzoo rejects bad configuration with the key's name", "[cnnzoo]") {
   const auto plugin = registry().model("cnnzoo");
-  const ModelContext context{ModelContext::Role::kServer, -1, 5, 7};
+  const ModelContext context{ModelContext::Role::kServer, -1, 5, 7, {}};
   for (const char* text : {"zoo = [6]", "zoo = []", "partition = \"shards\"",
                            "classes_per_client = 11", "max_train_examples = -1"}) {
     INFO(text);

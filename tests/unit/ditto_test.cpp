@@ -29,7 +29,7 @@ struct Rig {
   std::shared_ptr<ModelBackend> model() {
     return keep_library_alive(
         model_plugin.factory->create(ConfigTable(),
-                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
+                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1, {}}),
         model_plugin.factory);
   }
 };

@@ -370,7 +370,7 @@ TEST_CASE("the gpt backend loads a checkpoint, names PEFT modules and trains the
                                   "test.toml");
     return keep_library_alive(
         plugin.factory->create(
-            config, ModelContext{role, role == ModelContext::Role::kClient ? 1 : -1, 3, 7}),
+            config, ModelContext{role, role == ModelContext::Role::kClient ? 1 : -1, 3, 7, {}}),
         plugin.factory);
   };
   auto client = make("targets = [\"c_attn\", \"mlp.c_proj\"]", ModelContext::Role::kClient);
@@ -504,7 +504,7 @@ TEST_CASE("a gpt checkpoint with a tokenizer.json beside it is read with that to
                                   "test.toml");
     return keep_library_alive(
         plugin.factory->create(
-            config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7}),
+            config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7, {}}),
         plugin.factory);
   };
   const std::string bytes_id = make(ModelContext::Role::kServer)->spec().model_id;
@@ -557,7 +557,7 @@ std::shared_ptr<ModelBackend> tiny_pretrained_gpt(const fs::path& cache, ModelCo
       "test.toml");
   return keep_library_alive(
       plugin.factory->create(
-          config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7}),
+          config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7, {}}),
       plugin.factory);
 }
 

@@ -53,7 +53,7 @@ std::shared_ptr<ModelBackend> make_llama(const std::string& config_text, ModelCo
   const auto config = ConfigTable::parse_string(config_text, "test.toml");
   return keep_library_alive(
       plugin.factory->create(
-          config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7}),
+          config, ModelContext{role, role == ModelContext::Role::kClient ? 0 : -1, 2, 7, {}}),
       plugin.factory);
 }
 

@@ -158,7 +158,8 @@ TEST_CASE("a run's adapters of a model without a Hugging Face architecture name 
   const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
   const auto plugin = registry.model("linear");
   auto model = keep_library_alive(
-      plugin.factory->create(ConfigTable(), ModelContext{ModelContext::Role::kServer, -1, 2, 1}),
+      plugin.factory->create(ConfigTable(),
+                             ModelContext{ModelContext::Role::kServer, -1, 2, 1, {}}),
       plugin.factory);
   const ModelSpec spec = model->spec();
   const fs::path run = fresh_directory("run-linear");

@@ -93,7 +93,7 @@ TEST_CASE("scaffold's client corrects every step by c - c_i and keeps c_i", "[sc
   auto make_model = [&] {
     return keep_library_alive(
         model_plugin.factory->create(ConfigTable(),
-                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
+                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1, {}}),
         model_plugin.factory);
   };
   auto procedure_of = [&](const std::string& name) {

@@ -69,7 +69,7 @@ TEST_CASE("cnnzoo clients hold their partitions as rows of one shared copy") {
   options.data_dir = lorafed::data::kFashionMnistDir;
   const auto client = [&](std::int64_t index) {
     return lorafed::cnnzoo::load_client_data(
-        options, lorafed::ModelContext{lorafed::ModelContext::Role::kClient, index, 4, 3});
+        options, lorafed::ModelContext{lorafed::ModelContext::Role::kClient, index, 4, 3, {}});
   };
   const lorafed::cnnzoo::ClientData first = client(0);
   const lorafed::cnnzoo::ClientData second = client(1);

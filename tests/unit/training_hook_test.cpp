@@ -151,10 +151,10 @@ TEST_CASE("fedprox with mu = 0 trains exactly as fedavg, and mu > 0 pulls toward
     const auto config = ConfigTable::parse_string(config_text, "test.toml");
     auto procedure =
         keep_library_alive(plugin.factory->create_client_procedure(config), plugin.factory);
-    auto model =
-        keep_library_alive(model_plugin.factory->create(
-                               ConfigTable(), ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
-                           model_plugin.factory);
+    auto model = keep_library_alive(
+        model_plugin.factory->create(ConfigTable(),
+                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1, {}}),
+        model_plugin.factory);
     const Adapter global = init_adapter(model->spec(), 4, 8.0, 3);
     ClientContext context;
     context.rank = 4;
@@ -203,10 +203,10 @@ TEST_CASE("fedhl and flexlora clients take a proximal term at their own rank", "
     auto procedure = keep_library_alive(
         plugin.factory->create_client_procedure(ConfigTable::parse_string(config_text, "t.toml")),
         plugin.factory);
-    auto model =
-        keep_library_alive(model_plugin.factory->create(
-                               ConfigTable(), ModelContext{ModelContext::Role::kClient, 0, 2, 1}),
-                           model_plugin.factory);
+    auto model = keep_library_alive(
+        model_plugin.factory->create(ConfigTable(),
+                                     ModelContext{ModelContext::Role::kClient, 0, 2, 1, {}}),
+        model_plugin.factory);
     // What a truncating strategy sends: factors at the client's rank, B not 0.
     Adapter sent = init_adapter(model->spec(), rank, 8.0, 3);
     for (auto& [name, factors] : sent.layers) factors.b = 0.1 * at::ones_like(factors.b);

@@ -32,6 +32,10 @@ struct ModelContext {
   std::int64_t client_index = -1;  // 0-based, clients only
   std::int64_t num_clients = 0;
   std::uint64_t seed = 0;
+  // The server's run folder ([federation] output_dir), where a backend may
+  // write what a person reads besides the metrics (e.g. generated text);
+  // empty for clients and for a configuration check.
+  std::string output_directory;
 };
 
 struct TrainReport {
