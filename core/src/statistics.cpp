@@ -19,7 +19,8 @@ Spread spread(const std::vector<double>& values) {
 }
 
 bool lower_is_better(const std::string& metric) {
-  return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos;
+  return metric.find("loss") != std::string::npos || metric.find("error") != std::string::npos ||
+         metric.find("perplexity") != std::string::npos;
 }
 
 }  // namespace lorafed

@@ -16,8 +16,9 @@ struct Spread {
 
 Spread spread(const std::vector<double>& values);
 
-// Whether a smaller value of this metric is better: names containing "loss"
-// or "error" (loss, global_error, relative_error), not accuracy and the like.
+// Whether a smaller value of this metric is better: names containing "loss",
+// "error" or "perplexity" (loss, global_error, relative_error, perplexity),
+// not accuracy and the like.
 bool lower_is_better(const std::string& metric);
 
 }  // namespace lorafed

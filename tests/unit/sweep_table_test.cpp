@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "src/statistics.hpp"
 #include "src/sweep/sweep_table.hpp"
 
 using namespace lorafed;
@@ -67,4 +68,12 @@ TEST_CASE("a sweep's results.md shows accuracy in percent", "[sweep]") {
         std::string::npos);
   CHECK(tables.results_md.find("| fedhl | 1 (1 failed) | 80.00 | 80.00 | 0.5 |") !=
         std::string::npos);
+}
+
+TEST_CASE("best values are the lowest loss, error and perplexity, the highest of the rest",
+          "[sweep]") {
+  for (const char* lower : {"loss", "relative_error", "perplexity", "federated_loss"})
+    CHECK(lower_is_better(lower));
+  for (const char* higher : {"accuracy", "exact_match", "federated_accuracy"})
+    CHECK_FALSE(lower_is_better(higher));
 }
