@@ -111,6 +111,48 @@ TEST_CASE("fedhl starts from W_0 = 0 with LoRA's initialisation and uniform weig
   }
 }
 
+TEST_CASE("fedhl's relative epsilon weighs by error relative to the round's mean, at any scale",
+          "[fedhl]") {
+  // p_i ∝ 1 / (r̂_i² + ε r̄²), r̄ the mean r̂ of the clients that returned.
+  const std::vector<std::int64_t> ranks = {2, 4, 8};
+  const auto clients = clients_with_ranks(ranks);
+  const auto weights = [&](const std::string& config, double scale) {
+    at::manual_seed(21);
+    auto strategy = make_strategy("fedhl", config);
+    strategy->initialize(StrategyContext{test_spec(), 16.0, 5});
+    NamedTensors w_t = random_global();
+    for (auto& [name, w] : w_t) w = w * scale;
+    strategy->load_state(w_t);
+    strategy->configure_fit(1, clients);
+    std::vector<FitResult> results;
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      results.push_back({clients[i].id, random_adapter(ranks[i]), 50, {}});
+    const Metrics metrics = strategy->aggregate_fit(1, results, {});
+    std::vector<double> errors, p;
+    for (const ClientInfo& c : clients) {
+      errors.push_back(metrics.at("truncation_error/" + c.id));
+      p.push_back(metrics.at("weight/" + c.id));
+    }
+    return std::pair{errors, p};
+  };
+  const auto [errors, relative] = weights("epsilon_scale = \"relative\"\nepsilon = 0.5", 1.0);
+  const double mean = (errors[0] + errors[1] + errors[2]) / 3;
+  std::vector<double> raw;
+  for (double e : errors) raw.push_back(1.0 / (e * e + 0.5 * mean * mean));
+  const double total = raw[0] + raw[1] + raw[2];
+  for (std::size_t i = 0; i < 3; ++i) CHECK(relative[i] == Approx(raw[i] / total).epsilon(1e-9));
+  // Scale-free: W_t × 0.01 gives the same weights; the absolute form's
+  // turn uniform (r̂² ≪ ε).
+  const auto scaled = weights("epsilon_scale = \"relative\"\nepsilon = 0.5", 0.01).second;
+  for (std::size_t i = 0; i < 3; ++i) CHECK(scaled[i] == Approx(relative[i]).epsilon(1e-6));
+  const auto absolute = weights("epsilon = 0.5", 1.0).second;
+  const auto absolute_scaled = weights("epsilon = 0.5", 0.01).second;
+  CHECK(absolute[2] > 0.5);
+  CHECK(absolute_scaled[2] == Approx(1.0 / 3).epsilon(1e-3));
+  CHECK_THROWS_WITH(make_strategy("fedhl", "epsilon_scale = \"mean\""),
+                    Catch::Matchers::Contains("epsilon_scale"));
+}
+
 TEST_CASE("fedhl data and uniform weighting reproduce the ablations", "[fedhl]") {
   at::manual_seed(3);
   for (const std::string weighting : {"data", "uniform"}) {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "../fedprox/proximal_procedure.hpp"
 #include "lorafed/error.hpp"
@@ -22,6 +23,8 @@ struct FedHlOptions {
   Weighting weighting = Weighting::kTruncation;
   // 1e-8 makes the weights one-hot on the highest-rank clients (docs/algorithms.md §FedHL).
   double epsilon = 1e-3;
+  // ε in units of the round's mean squared error, r̄² (docs/algorithms.md §FedHL, "ε").
+  bool relative_epsilon = false;
   bool per_layer_errors = false;
 };
 
@@ -37,9 +40,13 @@ class FedHl final : public TruncatingStrategy, public PrivateAggregation {
     NamedTensors next;
     for (const TargetLayer& layer : context().spec.targets) {
       // §FedHL step 4: p_i over the clients that returned.
-      std::vector<double> raw;
-      for (const FitResult& result : results) raw.push_back(raw_weight(result, layer.name));
-      const std::vector<double> p = normalise_weights(raw);
+      std::vector<std::int64_t> ranks;
+      std::vector<std::int64_t> examples;
+      for (const FitResult& result : results) {
+        ranks.push_back(result.adapter.rank());
+        examples.push_back(result.num_examples);
+      }
+      const std::vector<double> p = client_weights(ranks, examples, layer.name);
       // §FedHL step 6: W_{t+1} = W_t + Σ p_i s_i B_i' A_i' − Σ p_i W_{r_i,t}.
       std::vector<WeightedFactors> terms;
       for (std::size_t i = 0; i < results.size(); ++i) {
@@ -90,11 +97,10 @@ class FedHl final : public TruncatingStrategy, public PrivateAggregation {
   }
   std::vector<double> update_weights(int,
                                      std::span<const FitInstruction> instructed) const override {
-    std::vector<double> raw;
-    for (const FitInstruction& instruction : instructed) {
-      raw.push_back(raw_weight(instruction.adapter.rank(), 0, ""));
-    }
-    return normalise_weights(raw);
+    std::vector<std::int64_t> ranks;
+    for (const FitInstruction& instruction : instructed)
+      ranks.push_back(instruction.adapter.rank());
+    return client_weights(ranks, std::vector<std::int64_t>(ranks.size(), 0), "");
   }
   NamedTensors client_update(const FitInstruction& instruction,
                              const FitResult& result) const override {
@@ -113,23 +119,37 @@ class FedHl final : public TruncatingStrategy, public PrivateAggregation {
   }
 
  private:
-  double raw_weight(const FitResult& result, const std::string& layer) const {
-    return raw_weight(result.adapter.rank(), result.num_examples, layer);
-  }
-  double raw_weight(std::int64_t rank, std::int64_t num_examples, const std::string& layer) const {
+  // §FedHL step 4, normalised: p_i ∝ 1 / (r̂_i² + ε) (relative: ε r̄², r̄
+  // the mean r̂ of these clients; uniform while every r̂ is 0), or the
+  // ablations' n_i or 1.
+  std::vector<double> client_weights(const std::vector<std::int64_t>& ranks,
+                                     const std::vector<std::int64_t>& examples,
+                                     const std::string& layer) const {
+    std::vector<double> raw;
     switch (options_.weighting) {
       case Weighting::kData:
-        return static_cast<double>(num_examples);
+        for (std::int64_t n : examples) raw.push_back(static_cast<double>(n));
+        break;
       case Weighting::kUniform:
-        return 1.0;
+        raw.assign(ranks.size(), 1.0);
+        break;
       case Weighting::kTruncation: {
-        // §FedHL steps 3–4: p_i ∝ 1 / (r̂_i² + ε).
-        const double error =
-            global().truncation_error(rank, options_.per_layer_errors ? layer : "");
-        return 1.0 / (error * error + options_.epsilon);
+        std::vector<double> errors;
+        double mean = 0;
+        for (std::int64_t rank : ranks) {
+          errors.push_back(global().truncation_error(rank, options_.per_layer_errors ? layer : ""));
+          mean += errors.back() / static_cast<double>(ranks.size());
+        }
+        double epsilon = options_.epsilon;
+        if (options_.relative_epsilon) {
+          if (!(mean > 0)) return normalise_weights(std::vector<double>(ranks.size(), 1.0));
+          epsilon *= mean * mean;
+        }
+        for (double error : errors) raw.push_back(1.0 / (error * error + epsilon));
+        break;
       }
     }
-    return 1.0;
+    return normalise_weights(raw);
   }
 
   FedHlOptions options_;
@@ -151,8 +171,16 @@ class FedHlFactory final : public StrategyFactory {
       throw_config_error(
           config, "weighting",
           "must be \"truncation\", \"data\" or \"uniform\", got \"" + weighting + "\"");
-    options.epsilon = config.get<double>("epsilon", options.epsilon);
-    if (!(options.epsilon > 0)) throw_config_error(config, "epsilon", "must be positive");
+    const std::string scale = config.get<std::string>("epsilon_scale", "absolute");
+    if (scale != "absolute" && scale != "relative") {
+      throw_config_error(
+          config, "epsilon_scale",
+          "must be \"absolute\" (the paper's ε) or \"relative\" (ε r̄²), got \"" + scale + "\"");
+    }
+    options.relative_epsilon = scale == "relative";
+    options.epsilon = config.get<double>("epsilon", options.relative_epsilon ? 1.0 : 1e-3);
+    if (!(options.epsilon > 0) || !std::isfinite(options.epsilon))
+      throw_config_error(config, "epsilon", "must be positive and finite");
     const std::string errors = config.get<std::string>("truncation_error", "model");
     if (errors != "model" && errors != "layer") {
       throw_config_error(config, "truncation_error",
