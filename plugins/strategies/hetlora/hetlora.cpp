@@ -1,6 +1,7 @@
 // HetLoRA: zero-padded factors averaged with weights ∝ ||s_i B_i A_i||_F;
-// clients get the leading r_i ranks, and may prune their own rank
-// (docs/algorithms.md §HetLoRA).
+// clients get the leading r_i ranks, and may prune their own rank. Factors
+// are rescaled between a client's scale and the global one, so each client's
+// update counts as it trained it (docs/algorithms.md §HetLoRA, "Scale").
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -27,7 +28,8 @@ at::Tensor pad_columns(const at::Tensor& b, std::int64_t columns) {
 
 class HetLora final : public Strategy {
  public:
-  explicit HetLora(bool evaluate_clients) : evaluate_clients_(evaluate_clients) {}
+  HetLora(bool evaluate_clients, bool rescale)
+      : evaluate_clients_(evaluate_clients), rescale_(rescale) {}
 
   void initialize(const StrategyContext& context) override {
     context_ = context;
@@ -64,8 +66,10 @@ class HetLora final : public Strategy {
       at::Tensor b = at::zeros_like(global_.layers.at(layer.name).b);
       for (std::size_t i = 0; i < results.size(); ++i) {
         const LoraFactors& f = results[i].adapter.layers.at(layer.name);
-        a.add_(pad_rows(f.a, padded_rank), p[i]);
-        b.add_(pad_columns(f.b, padded_rank), p[i]);
+        // Rescaled: (alpha / R) B~ A~ = s_i B_i' A_i' with B~, A~ = sqrt(R / r_i) B_i', A_i'.
+        const double c = factor_scale(padded_rank, results[i].adapter.rank());
+        a.add_(pad_rows(f.a, padded_rank), p[i] * c);
+        b.add_(pad_columns(f.b, padded_rank), p[i] * c);
       }
       next.layers.emplace(layer.name, LoraFactors{std::move(a), std::move(b)});
     }
@@ -97,8 +101,16 @@ class HetLora final : public Strategy {
   }
 
  private:
+  // What multiplies both factors when they move from scale alpha / `from`
+  // to alpha / `to` with the product's delta kept: sqrt(to / from); 1 under
+  // the literal rule (rescale = false).
+  double factor_scale(std::int64_t to, std::int64_t from) const {
+    return rescale_ ? std::sqrt(static_cast<double>(to) / static_cast<double>(from)) : 1.0;
+  }
+
   // Pads the global factors to `rank` with fresh LoRA directions (A rows
   // initialised, B columns zero), so a client of a new, larger rank can join.
+  // Rescaled, the existing factors keep their delta at the new scale.
   void grow_to(std::int64_t rank, int round) {
     const std::int64_t current = global_.rank();
     if (current >= rank) return;
@@ -109,24 +121,30 @@ class HetLora final : public Strategy {
       global_ = fresh;
       return;
     }
+    const double c = factor_scale(rank, current);
     for (auto& [name, factors] : global_.layers) {
       const LoraFactors& extra = fresh.layers.at(name);
-      factors.a = at::cat({factors.a, extra.a.narrow(0, current, rank - current)}, 0);
-      factors.b = pad_columns(factors.b, rank);
+      factors.a = at::cat({factors.a * c, extra.a.narrow(0, current, rank - current)}, 0);
+      factors.b = pad_columns(factors.b * c, rank);
     }
   }
 
+  // The leading `rank` ranks of the global factors, at the client's scale
+  // alpha / rank: rescaled by sqrt(rank / R), so the client's model is the
+  // global model's leading ranks.
   Adapter leading(std::int64_t rank) const {
     Adapter adapter;
     adapter.alpha = global_.alpha;
+    const double c = factor_scale(rank, global_.rank());
     for (const auto& [name, factors] : global_.layers) {
-      adapter.layers[name] = LoraFactors{factors.a.narrow(0, 0, rank).contiguous(),
-                                         factors.b.narrow(1, 0, rank).contiguous()};
+      adapter.layers[name] = LoraFactors{(factors.a.narrow(0, 0, rank) * c).contiguous(),
+                                         (factors.b.narrow(1, 0, rank) * c).contiguous()};
     }
     return adapter;
   }
 
   bool evaluate_clients_;
+  bool rescale_;
   StrategyContext context_;
   Adapter global_;  // padded to the largest rank seen
 };
@@ -194,11 +212,13 @@ class HetLoraFactory final : public StrategyFactory {
  public:
   std::unique_ptr<Strategy> create_strategy(const ConfigTable& config) const override {
     read_client_keys(config);
-    return std::make_unique<HetLora>(config.get<bool>("evaluate_clients", false));
+    return std::make_unique<HetLora>(config.get<bool>("evaluate_clients", false),
+                                     config.get<bool>("rescale", true));
   }
   std::unique_ptr<ClientProcedure> create_client_procedure(
       const ConfigTable& config) const override {
     config.mark_read("evaluate_clients");
+    config.mark_read("rescale");
     const auto [pruning, gamma, threshold] = read_client_keys(config);
     return std::make_unique<HetLoraProcedure>(pruning, gamma, threshold);
   }
