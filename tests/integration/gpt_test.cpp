@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <sstream>
+#include <vector>
 // clang-format on
 #include <nlohmann/json.hpp>
 
@@ -74,4 +76,45 @@ TEST_CASE("federated fine-tuning of a gpt base improves exact match on held-out 
   CHECK(global["rank"] == 8);
   CHECK(global["relative_truncation_error"].get<double>() >= 0.0);
   CHECK(global["relative_truncation_error"].get<double>() < 1.0);
+}
+
+TEST_CASE("a gsm8k-format file made by lorafed-word-problems tunes a gpt base end to end",
+          "[gpt][instruct]") {
+  const fs::path work = LORAFED_TEST_WORK_DIR;
+  const fs::path out = work / "gpt-gsm8k";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  const fs::path data = out / "gsm8k.jsonl";
+  Process make({LORAFED_WORD_PROBLEMS, "--format", "gsm8k", "--tasks", "add,subtract", "--per-task",
+                "60", "--max-operand", "5", "--out", data.string()},
+               out / "make.log");
+  REQUIRE(make.wait(std::chrono::seconds(60)) == 0);
+  const std::string text = lorafed::test::read_file(data);
+  const std::string first_line = text.substr(0, text.find('\n'));
+  INFO(first_line);
+  const json record = json::parse(first_line);
+  CHECK(record["answer"].get<std::string>().find("\n#### ") != std::string::npos);
+
+  Process run(
+      {LORAFED_EXECUTABLE, "simulate", std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-gpt.toml",
+       "--out", out.string(), "--set", "federation.rounds=2", "--set",
+       "model.dataset=" + data.string(), "--set", "model.dataset_format=gsm8k", "--set",
+       "model.prompt_template=qa", "--set", "model.partition=iid", "--set",
+       "model.max_new_tokens=12", "--set", "model.samples=4"},
+      out / "simulate.log", {{"LORAFED_CACHE_DIR", (work / "cache").string()}});
+  const auto code = run.wait(std::chrono::seconds(400));
+  INFO(lorafed::test::read_file(out / "simulate.log"));
+  REQUIRE(code == 0);
+  const json summary = json::parse(lorafed::test::read_file(out / "summary.json"));
+  INFO(summary.dump(2));
+  // Scored as GSM8K is: final-number exact match, with loss and perplexity.
+  CHECK(summary.contains("final_exact_match"));
+  CHECK(summary["final_perplexity"].get<double>() < summary["base_perplexity"].get<double>());
+  // The server's generations: 4 per evaluation, rounds 0, 1 and 2.
+  std::istringstream generations(lorafed::test::read_file(out / "generations.jsonl"));
+  std::vector<json> rows;
+  for (std::string line; std::getline(generations, line);) rows.push_back(json::parse(line));
+  REQUIRE(rows.size() == 12);
+  CHECK(rows.back()["evaluation"] == 3);
+  CHECK(rows.front()["prompt"].get<std::string>().rfind("Q: ", 0) == 0);
 }

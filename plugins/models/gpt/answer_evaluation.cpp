@@ -3,16 +3,10 @@
 #include <algorithm>
 
 namespace lorafed::gpt {
-namespace {
-
-constexpr std::int64_t kMaxAnswerTokens = 8;
-
-}  // namespace
-
 std::vector<std::string> greedy_answers(const LoraGpt& model,
                                         const std::vector<WordProblem>& problems,
                                         const SequenceEncoder& encoder, std::int64_t max_new_tokens,
-                                        std::int64_t batch_size) {
+                                        std::int64_t batch_size, bool first_line) {
   torch::NoGradGuard no_grad;
   std::vector<std::string> answers;
   const auto n = static_cast<std::int64_t>(problems.size());
@@ -58,7 +52,7 @@ std::vector<std::string> greedy_answers(const LoraGpt& model,
         }
         generated[b].push_back(token);
         texts[b] = encoder.decode(generated[b]);
-        if (texts[b].find('\n') != std::string::npos) {
+        if (first_line && texts[b].find('\n') != std::string::npos) {
           done[b] = true;
           continue;
         }
@@ -68,7 +62,8 @@ std::vector<std::string> greedy_answers(const LoraGpt& model,
       }
       if (all_done) break;
     }
-    for (const std::string& text : texts) answers.push_back(text.substr(0, text.find('\n')));
+    for (const std::string& text : texts)
+      answers.push_back(first_line ? text.substr(0, text.find('\n')) : text);
   }
   return answers;
 }
@@ -104,19 +99,6 @@ double exact_match(const std::vector<WordProblem>& problems,
     correct += trimmed == problems[i].answer;
   }
   return static_cast<double>(correct) / static_cast<double>(problems.size());
-}
-
-EvalReport evaluate_answers(const LoraGpt& model, const std::vector<WordProblem>& problems,
-                            const data::Examples& sequences, const SequenceEncoder& encoder,
-                            std::int64_t batch_size) {
-  EvalReport report;
-  report.num_examples = static_cast<std::int64_t>(problems.size());
-  if (problems.empty()) return report;
-  report.loss = answer_loss([&](const torch::Tensor& tokens) { return model.forward(tokens); },
-                            sequences, batch_size);
-  report.metrics["exact_match"] =
-      exact_match(problems, greedy_answers(model, problems, encoder, kMaxAnswerTokens, batch_size));
-  return report;
 }
 
 }  // namespace lorafed::gpt

@@ -17,12 +17,13 @@ namespace lorafed::gpt {
 
 // The model's answer to each prompt (encoder.prefix + encoder.encode(prompt)):
 // greedy decoding (the most likely next token, every step) until
-// encoder.end or a newline in the decoded text, at most `max_new_tokens`
-// tokens, decoded by encoder.decode and cut before the newline.
+// encoder.end (or, with `first_line`, a newline in the decoded text), at
+// most `max_new_tokens` tokens or the model's context, decoded by
+// encoder.decode (with `first_line`, cut before the newline).
 std::vector<std::string> greedy_answers(const LoraGpt& model,
                                         const std::vector<WordProblem>& problems,
                                         const SequenceEncoder& encoder, std::int64_t max_new_tokens,
-                                        std::int64_t batch_size);
+                                        std::int64_t batch_size, bool first_line = true);
 
 // Mean cross-entropy per answer token (labels ≥ 0) of `sequences` under
 // `logits` (tokens batch × length → logits batch × length × vocab).
@@ -33,12 +34,5 @@ double answer_loss(const std::function<torch::Tensor(const torch::Tensor&)>& log
 // after surrounding whitespace is trimmed from the latter.
 double exact_match(const std::vector<WordProblem>& problems,
                    const std::vector<std::string>& answers);
-
-// loss: mean cross-entropy per answer token (and the closing <|endoftext|>)
-// of `sequences` (encode_for_training(problems, encoder)); metrics "exact_match": the
-// share of problems whose greedy answer equals the answer exactly.
-EvalReport evaluate_answers(const LoraGpt& model, const std::vector<WordProblem>& problems,
-                            const data::Examples& sequences, const SequenceEncoder& encoder,
-                            std::int64_t batch_size);
 
 }  // namespace lorafed::gpt

@@ -1,5 +1,6 @@
 // The `gpt` model backend: a GPT-2-layout transformer with LoRA on its
-// projections, instruction-tuned on arithmetic word problems (README.md).
+// projections, instruction-tuned on arithmetic word problems or an
+// instruction dataset (README.md).
 #include <torch/torch.h>
 
 #include <spdlog/fmt/fmt.h>
@@ -38,21 +39,15 @@ struct Text {
 class GptBackend final : public LanguageModelBackend<LoraGpt> {
  public:
   GptBackend(std::shared_ptr<const BaseModel> base, std::vector<std::string> targets, RoleData data,
-             Text text, std::int64_t eval_batch_size)
+             TaskOptions task, const ModelContext& context, Text text, std::int64_t eval_batch_size)
       : LanguageModelBackend("gpt", LoraGpt(base->shape, base->weights, std::move(targets)),
-                             std::move(data)),
+                             std::move(data), std::move(task), context, eval_batch_size),
         base_(std::move(base)),
         text_(std::move(text)),
-        eval_batch_size_(eval_batch_size),
         model_id_(fmt::format("gpt-{}x{}h{}-{}", base_->shape.n_layer, base_->shape.n_embd,
                               base_->shape.n_head, model_fingerprint().substr(0, 8))) {}
 
   ModelSpec spec() const override { return network_.spec(model_id_); }
-
-  EvalReport evaluate() override {
-    return evaluate_answers(network_, data_.test_problems, data_.test, text_.encoder,
-                            eval_batch_size_);
-  }
 
   // GPT2LMHeadModel: a causal language model whose projections are Conv1D
   // (weights in × out), so PEFT's fan_in_fan_out. base_ is the base as loaded
@@ -72,6 +67,13 @@ class GptBackend final : public LanguageModelBackend<LoraGpt> {
   }
 
  private:
+  std::vector<std::string> generate_answers(const std::vector<WordProblem>& problems,
+                                            std::int64_t max_new_tokens,
+                                            bool first_line) const override {
+    return greedy_answers(network_, problems, text_.encoder, max_new_tokens, eval_batch_size_,
+                          first_line);
+  }
+
   // The weights' fingerprint, and the tokenizer's where there is one: a
   // client tokenising otherwise speaks another model.
   std::string model_fingerprint() const {
@@ -84,7 +86,6 @@ class GptBackend final : public LanguageModelBackend<LoraGpt> {
 
   std::shared_ptr<const BaseModel> base_;  // shared by every instance in the process
   Text text_;
-  std::int64_t eval_batch_size_;
   std::string model_id_;
 };
 
@@ -174,7 +175,8 @@ class GptFactory final : public ModelFactory {
     auto targets = resolve_targets(config, base_model->shape, wanted);
     RoleData data = load_role_data(tasks, context, text.encoder);
     return std::make_unique<GptBackend>(std::move(base_model), std::move(targets), std::move(data),
-                                        std::move(text), eval_batch_size);
+                                        std::move(tasks), context, std::move(text),
+                                        eval_batch_size);
   }
 };
 

@@ -1,11 +1,13 @@
 #pragma once
 // What the language-model backends (`gpt`, `llama`) share as ModelBackends:
 // a network whose projections carry LoRA, trained by next-token
-// cross-entropy on the answers of word problems. A backend adds its spec,
-// its evaluation and its Hugging Face export.
+// cross-entropy on the answers of word problems or of an instruction
+// dataset, and evaluated as the task is scored (task_evaluation.hpp). A
+// backend adds its spec, its text generation and its Hugging Face export.
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -13,6 +15,7 @@
 #include "lorafed/classifier_training.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/model_backend.hpp"
+#include "task_evaluation.hpp"
 
 namespace lorafed::gpt {
 
@@ -62,14 +65,48 @@ class LanguageModelBackend : public ModelBackend {
         parameters, data_.train, options, seed);
   }
 
+  // The task's scores on this instance's test set; the server also appends
+  // the first `samples` generations to generations.jsonl in its run folder.
+  EvalReport evaluate() override {
+    TaskEvaluation how;
+    how.task = &task_;
+    how.batch_size = eval_batch_size_;
+    how.generations_file = generations_file_;
+    how.evaluation = ++evaluations_;
+    return evaluate_task(
+        [this](const torch::Tensor& tokens) { return network_.forward(tokens); },
+        [this](const std::vector<WordProblem>& problems, std::int64_t max_new_tokens,
+               bool first_line) { return generate_answers(problems, max_new_tokens, first_line); },
+        data_.test_problems, data_.test, how);
+  }
+
  protected:
   // `name` is the backend's, as errors say it.
-  LanguageModelBackend(std::string name, Network network, RoleData data)
-      : name_(std::move(name)), network_(std::move(network)), data_(std::move(data)) {}
+  LanguageModelBackend(std::string name, Network network, RoleData data, TaskOptions task,
+                       const ModelContext& context, std::int64_t eval_batch_size)
+      : name_(std::move(name)),
+        network_(std::move(network)),
+        data_(std::move(data)),
+        task_(std::move(task)),
+        eval_batch_size_(eval_batch_size) {
+    if (context.role == ModelContext::Role::kServer && !context.output_directory.empty() &&
+        task_.samples > 0) {
+      generations_file_ = std::filesystem::path(context.output_directory) / "generations.jsonl";
+    }
+  }
+
+  // Greedy continuations of the problems' prompts (AnswerGenerator).
+  virtual std::vector<std::string> generate_answers(const std::vector<WordProblem>& problems,
+                                                    std::int64_t max_new_tokens,
+                                                    bool first_line) const = 0;
 
   std::string name_;
   Network network_;
   RoleData data_;
+  TaskOptions task_;
+  std::int64_t eval_batch_size_;
+  std::filesystem::path generations_file_;  // empty: none written
+  std::int64_t evaluations_ = 0;
 };
 
 }  // namespace lorafed::gpt

@@ -21,9 +21,18 @@ const std::string& pick(std::mt19937_64& rng, const std::vector<std::string>& po
       uniform(rng, 0, static_cast<std::int64_t>(pool.size()) - 1))];
 }
 
-// One random problem of `type`: its question and its answer.
-std::pair<std::string, std::int64_t> draw(std::int64_t type, std::int64_t max_operand,
-                                          std::mt19937_64& rng) {
+struct Drawn {
+  std::string question;
+  std::int64_t answer;
+  std::string working;
+};
+
+std::string equation(std::int64_t a, const char* op, std::int64_t b, std::int64_t result) {
+  return std::to_string(a) + " " + op + " " + std::to_string(b) + " = " + std::to_string(result);
+}
+
+// One random problem of `type`: its question, its answer and the working.
+Drawn draw(std::int64_t type, std::int64_t max_operand, std::mt19937_64& rng) {
   const std::string& name = pick(rng, kNames);
   const std::string& items = pick(rng, kItems);
   const std::string n = " " + items;
@@ -33,32 +42,32 @@ std::pair<std::string, std::int64_t> draw(std::int64_t type, std::int64_t max_op
       const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
       return {name + " has " + std::to_string(a) + n + " and gets " + std::to_string(b) +
                   " more. How many" + n + " now?",
-              a + b};
+              a + b, equation(a, "+", b, a + b)};
     }
     case 1: {  // subtract
       const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, a);
       return {name + " has " + std::to_string(a) + n + " and gives away " + std::to_string(b) +
                   ". How many" + n + " are left?",
-              a - b};
+              a - b, equation(a, "-", b, a - b)};
     }
     case 2: {  // multiply
       const std::int64_t a = uniform(rng, 2, max_factor), b = uniform(rng, 2, max_factor);
       return {name + " buys " + std::to_string(a) + " bags of " + std::to_string(b) + n +
                   ". How many" + n + " in all?",
-              a * b};
+              a * b, equation(a, "*", b, a * b)};
     }
     case 3: {  // share
       const std::int64_t a = uniform(rng, 2, max_factor), b = uniform(rng, 2, max_factor);
       return {name + " shares " + std::to_string(a * b) + n + " among " + std::to_string(a) +
                   " friends. How many each?",
-              b};
+              b, equation(a * b, "/", a, b)};
     }
     case 4: {  // two_step
       const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
       const std::int64_t c = uniform(rng, 1, a + b);
       return {name + " has " + std::to_string(a) + n + ", gets " + std::to_string(b) +
                   " more, then gives away " + std::to_string(c) + ". How many left?",
-              a + b - c};
+              a + b - c, equation(a, "+", b, a + b) + "\n" + equation(a + b, "-", c, a + b - c)};
     }
     case 5: {  // compare
       const std::string& other = pick(rng, kNames);
@@ -66,7 +75,7 @@ std::pair<std::string, std::int64_t> draw(std::int64_t type, std::int64_t max_op
       return {name + " has " + std::to_string(a) + n + " and " +
                   (other == name ? std::string("Ida") : other) + " has " + std::to_string(b) +
                   ". How many more has " + name + "?",
-              a - b};
+              a - b, equation(a, "-", b, a - b)};
     }
     case 6: {  // recall: read one of two numbers back
       std::string other = pick(rng, kItems);
@@ -74,7 +83,7 @@ std::pair<std::string, std::int64_t> draw(std::int64_t type, std::int64_t max_op
       const std::int64_t a = uniform(rng, 1, max_operand), b = uniform(rng, 1, max_operand);
       return {name + " has " + std::to_string(a) + n + " and " + std::to_string(b) + " " + other +
                   ". How many" + n + "?",
-              a};
+              a, name + " has " + std::to_string(a) + n + "."};
     }
     default:
       throw Error("gpt model: no task type " + std::to_string(type));
@@ -92,21 +101,32 @@ const std::vector<std::string>& task_types() {
 std::vector<WordProblem> generate_problems(std::int64_t type, std::int64_t count,
                                            std::int64_t max_operand, std::uint64_t seed,
                                            const std::vector<WordProblem>& exclude) {
+  std::vector<WordProblem> problems;
+  for (WorkedProblem& worked : generate_worked_problems(type, count, max_operand, seed, exclude))
+    problems.push_back(std::move(worked.problem));
+  return problems;
+}
+
+std::vector<WorkedProblem> generate_worked_problems(std::int64_t type, std::int64_t count,
+                                                    std::int64_t max_operand, std::uint64_t seed,
+                                                    const std::vector<WordProblem>& exclude) {
   if (max_operand < 2) throw ConfigError("gpt model: max_operand must be at least 2");
   std::unordered_set<std::string> seen;
   for (const WordProblem& problem : exclude) seen.insert(problem.prompt);
   std::mt19937_64 rng(seed);
-  std::vector<WordProblem> problems;
+  std::vector<WorkedProblem> problems;
   for (std::int64_t attempt = 0; static_cast<std::int64_t>(problems.size()) < count; ++attempt) {
     if (attempt > 50 * count + 1000) {
       throw ConfigError("gpt model: cannot draw " + std::to_string(count) + " distinct '" +
                         task_types().at(type) + "' problems with max_operand " +
                         std::to_string(max_operand) + "; ask for fewer or raise max_operand");
     }
-    auto [question, answer] = draw(type, max_operand, rng);
-    std::string prompt = "Q: " + question + "\nA: ";
+    Drawn drawn = draw(type, max_operand, rng);
+    std::string prompt = "Q: " + drawn.question + "\nA: ";
     if (!seen.insert(prompt).second) continue;
-    problems.push_back(WordProblem{std::move(prompt), std::to_string(answer), type});
+    problems.push_back(
+        WorkedProblem{WordProblem{std::move(prompt), std::to_string(drawn.answer), type},
+                      std::move(drawn.question), std::move(drawn.working)});
   }
   return problems;
 }

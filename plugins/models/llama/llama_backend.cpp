@@ -1,14 +1,14 @@
 // The `llama` model backend: a Llama-family causal language model (Llama,
 // Mistral, Qwen2 layouts) with LoRA on its projections, from a Hugging Face
 // model folder or a small base pretrained here, instruction-tuned on
-// arithmetic word problems (plugins/models/llama/README.md).
+// arithmetic word problems or an instruction dataset
+// (plugins/models/llama/README.md).
 #include <torch/torch.h>
 
 #include <spdlog/fmt/fmt.h>
 
 #include <fstream>
 
-#include "answer_evaluation.hpp"
 #include "base_model.hpp"
 #include "generation.hpp"
 #include "instruction_data.hpp"
@@ -26,52 +26,19 @@ using namespace lorafed;
 using namespace lorafed::llama;
 namespace fs = std::filesystem;
 
-// A word problem's answer is a number: a few tokens at most.
-constexpr std::int64_t kMaxAnswerTokens = 8;
-
 class LlamaBackend final : public gpt::LanguageModelBackend<LoraLlama> {
  public:
   LlamaBackend(std::shared_ptr<const LlamaBase> base, std::vector<std::string> targets,
-               gpt::SequenceEncoder encoder, gpt::RoleData data, std::int64_t eval_batch_size)
+               gpt::SequenceEncoder encoder, gpt::RoleData data, gpt::TaskOptions task,
+               const ModelContext& context, std::int64_t eval_batch_size)
       : LanguageModelBackend("llama", LoraLlama(base->config, base->weights, std::move(targets)),
-                             std::move(data)),
+                             std::move(data), std::move(task), context, eval_batch_size),
         base_(std::move(base)),
         encoder_(std::move(encoder)),
-        eval_batch_size_(eval_batch_size),
         model_id_(fmt::format("llama-{}x{}-{}", base_->config.num_hidden_layers,
                               base_->config.hidden_size, base_->fingerprint.substr(0, 8))) {}
 
   ModelSpec spec() const override { return network_.spec(model_id_); }
-
-  // Loss on the answer tokens; exact match of greedy answers generated with
-  // the KV cache until an end token, cut at the first newline.
-  EvalReport evaluate() override {
-    EvalReport report;
-    report.num_examples = static_cast<std::int64_t>(data_.test_problems.size());
-    if (data_.test_problems.empty()) return report;
-    report.loss =
-        gpt::answer_loss([this](const torch::Tensor& tokens) { return network_.forward(tokens); },
-                         data_.test, eval_batch_size_);
-    std::vector<std::vector<std::int64_t>> prompts;
-    for (const gpt::WordProblem& problem : data_.test_problems) {
-      std::vector<std::int64_t> prompt = encoder_.prefix;
-      const auto tokens = encoder_.encode(problem.prompt);
-      prompt.insert(prompt.end(), tokens.begin(), tokens.end());
-      prompts.push_back(std::move(prompt));
-    }
-    GenerationOptions generation;
-    generation.max_new_tokens = kMaxAnswerTokens;
-    generation.stop_tokens = base_->config.eos_token_ids;
-    generation.stop_tokens.push_back(encoder_.end);
-    generation.batch_size = eval_batch_size_;
-    std::vector<std::string> answers;
-    for (const auto& tokens : generate(network_, prompts, generation)) {
-      std::string answer = base_->tokenizer->decode(tokens);
-      answers.push_back(answer.substr(0, answer.find('\n')));
-    }
-    report.metrics["exact_match"] = gpt::exact_match(data_.test_problems, answers);
-    return report;
-  }
 
   // LlamaForCausalLM (or its Mistral/Qwen2 relative): nn.Linear targets, so
   // not fan_in_fan_out. The base as loaded, in its dtype, with the
@@ -87,9 +54,37 @@ class LlamaBackend final : public gpt::LanguageModelBackend<LoraLlama> {
   }
 
  private:
+  // Greedy, with the KV cache, until one of the model's end tokens; at most
+  // what the model's positions leave after the longest prompt.
+  std::vector<std::string> generate_answers(const std::vector<gpt::WordProblem>& problems,
+                                            std::int64_t max_new_tokens,
+                                            bool first_line) const override {
+    std::vector<std::vector<std::int64_t>> prompts;
+    std::int64_t longest = 0;
+    for (const gpt::WordProblem& problem : problems) {
+      std::vector<std::int64_t> prompt = encoder_.prefix;
+      const auto tokens = encoder_.encode(problem.prompt);
+      prompt.insert(prompt.end(), tokens.begin(), tokens.end());
+      longest = std::max(longest, static_cast<std::int64_t>(prompt.size()));
+      prompts.push_back(std::move(prompt));
+    }
+    GenerationOptions generation;
+    generation.max_new_tokens =
+        std::min(max_new_tokens, base_->config.max_position_embeddings - longest);
+    if (generation.max_new_tokens < 1) return std::vector<std::string>(problems.size());
+    generation.stop_tokens = base_->config.eos_token_ids;
+    generation.stop_tokens.push_back(encoder_.end);
+    generation.batch_size = eval_batch_size_;
+    std::vector<std::string> answers;
+    for (const auto& tokens : generate(network_, prompts, generation)) {
+      std::string answer = base_->tokenizer->decode(tokens);
+      answers.push_back(first_line ? answer.substr(0, answer.find('\n')) : answer);
+    }
+    return answers;
+  }
+
   std::shared_ptr<const LlamaBase> base_;  // shared by every instance in the process
   gpt::SequenceEncoder encoder_;
-  std::int64_t eval_batch_size_;
   std::string model_id_;
 };
 
@@ -170,7 +165,8 @@ class LlamaFactory final : public ModelFactory {
     gpt::SequenceEncoder encoder = sequence_encoder(*base_model);
     gpt::RoleData data = gpt::load_role_data(tasks, context, encoder);
     return std::make_unique<LlamaBackend>(std::move(base_model), std::move(targets),
-                                          std::move(encoder), std::move(data), eval_batch_size);
+                                          std::move(encoder), std::move(data), std::move(tasks),
+                                          context, eval_batch_size);
   }
 };
 
