@@ -16,6 +16,9 @@ echo "== installing $build to $prefix"
 cmake --install "$build" --prefix "$prefix" >/dev/null
 lorafed=$prefix/bin/lorafed
 "$lorafed" --version
+# The installed dataset maker runs from the prefix alone.
+"$prefix/bin/lorafed-word-problems" --format gsm8k --per-task 2 --out "$work/problems.jsonl"
+[ "$(wc -l <"$work/problems.jsonl")" -eq 14 ] || { echo "lorafed-word-problems: expected 14 lines"; exit 1; }
 
 cp -r examples/custom-strategy "$work/custom-strategy"
 rm -rf "$work/custom-strategy/build"

@@ -89,18 +89,14 @@ void TaskOptions::validate() const {
 TaskOptions read_task_options(const ConfigTable& config, const std::string& model) {
   TaskOptions tasks;
   tasks.model = model;
-  tasks.tasks = config.get<std::vector<std::string>>("tasks", tasks.tasks);
-  tasks.max_operand = config.get<std::int64_t>("max_operand", tasks.max_operand);
-  tasks.train_per_task = config.get<std::int64_t>("train_per_task", tasks.train_per_task);
-  tasks.test_per_task = config.get<std::int64_t>("test_per_task", tasks.test_per_task);
   tasks.partition = config.get<std::string>("partition", tasks.partition);
   tasks.dirichlet_alpha = config.get<double>("dirichlet_alpha", tasks.dirichlet_alpha);
-  tasks.tasks_per_client = config.get<std::int64_t>("tasks_per_client", tasks.tasks_per_client);
   tasks.max_train_examples = config.get<std::int64_t>("max_train_examples", 0);
   tasks.eval_examples = config.get<std::int64_t>("eval_examples", 0);
   tasks.data_seed = static_cast<std::uint64_t>(config.get<std::int64_t>("data_seed", 0));
   tasks.samples = config.get<std::int64_t>("samples", tasks.samples);
   tasks.dataset = config.get<std::string>("dataset", "");
+  // Each source's own keys only, so a key of the other is refused as unknown.
   if (tasks.uses_dataset()) {
     tasks.test_dataset = config.get<std::string>("test_dataset", "");
     tasks.dataset_format = config.get<std::string>("dataset_format", "");
@@ -110,6 +106,12 @@ TaskOptions read_task_options(const ConfigTable& config, const std::string& mode
     tasks.max_new_tokens = config.get<std::int64_t>("max_new_tokens", 0);
     tasks.tasks_per_client =
         config.get<std::int64_t>("categories_per_client", tasks.tasks_per_client);
+  } else {
+    tasks.tasks = config.get<std::vector<std::string>>("tasks", tasks.tasks);
+    tasks.max_operand = config.get<std::int64_t>("max_operand", tasks.max_operand);
+    tasks.train_per_task = config.get<std::int64_t>("train_per_task", tasks.train_per_task);
+    tasks.test_per_task = config.get<std::int64_t>("test_per_task", tasks.test_per_task);
+    tasks.tasks_per_client = config.get<std::int64_t>("tasks_per_client", tasks.tasks_per_client);
   }
   return tasks;
 }

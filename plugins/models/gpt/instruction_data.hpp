@@ -52,11 +52,13 @@ struct TaskOptions {
   void validate() const;
 };
 
-// The task keys of [model] (README.md: tasks, max_operand, train_per_task,
-// test_per_task, partition, dirichlet_alpha, tasks_per_client,
-// max_train_examples, eval_examples, data_seed; dataset, test_dataset,
-// dataset_format, test_fraction, prompt_template, max_length,
-// max_new_tokens, samples, categories_per_client) for the backend `model`.
+// The task keys of [model] for the backend `model` (README.md): partition,
+// dirichlet_alpha, max_train_examples, eval_examples, data_seed, samples,
+// dataset; then, with a dataset, test_dataset, dataset_format,
+// test_fraction, prompt_template, max_length, max_new_tokens,
+// categories_per_client, else the word problems' tasks, max_operand,
+// train_per_task, test_per_task, tasks_per_client (so a key of the other
+// source is left unread, and refused as unknown).
 TaskOptions read_task_options(const ConfigTable& config, const std::string& model);
 
 // How a model's tokenizer turns problems into tokens, and generated tokens
