@@ -314,8 +314,9 @@ fs::path write_report(const std::vector<RunData>& runs, const ReportOptions& opt
     const Figure* weights = drawn("fedhl_weights_" + index);
     if (weights == nullptr) continue;
     std::string text =
-        "FedHL weighs client i by p_i ∝ 1 / (r̂_i² + ε), r̂_i its truncation error "
-        "(docs/algorithms.md §FedHL). Mean over rounds, by rank:";
+        "FedHL weighs client i by p_i ∝ 1 / (r̂_i² + ε), r̂_i its truncation error (ε "
+        "scaled by the round's mean r̂ squared under epsilon_scale = \"relative\"; "
+        "docs/algorithms.md §FedHL). Mean over rounds, by rank:";
     for (const auto& [rank, weights] : fedhl[i].weight_by_rank) {
       const Spread weight = spread(weights);
       const Spread error = spread(fedhl[i].error_by_rank[rank]);
