@@ -52,6 +52,16 @@ TEST_CASE("gsm8k and alpaca records are read from a JSON array", "[instruct]") {
 ])");
   const auto problems = read_instruction_records(gsm8k, parse_instruction_format("gsm8k"));
   REQUIRE(problems.size() == 2);
+  // The same array after a byte order mark, with Windows line ends.
+  std::string windows = "\xEF\xBB\xBF" + lorafed::test::read_text(gsm8k);
+  for (std::size_t at = windows.find('\n'); at != std::string::npos;
+       at = windows.find('\n', at + 2))
+    windows.insert(at, "\r");
+  const auto marked = read_instruction_records(folder.write("gsm8k-bom.json", windows),
+                                               parse_instruction_format("gsm8k"));
+  REQUIRE(marked.size() == 2);
+  CHECK(marked[1].line == 4);
+  CHECK(marked[1].instruction == problems[1].instruction);
   CHECK(problems[0].instruction.rfind("Natalia sold clips", 0) == 0);
   CHECK(problems[0].response.substr(problems[0].response.size() - 5) == "## 72");
   CHECK(problems[0].category.empty());

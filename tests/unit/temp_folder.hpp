@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace lorafed::test {
@@ -31,5 +32,11 @@ class TempFolder {
  private:
   std::filesystem::path path_;
 };
+
+// The bytes of a file.
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 }  // namespace lorafed::test

@@ -148,7 +148,9 @@ std::vector<InstructionRecord> read_instruction_records(const std::filesystem::p
   const std::string text = read_file(path);
   const RecordReader reader(path, format);
   std::vector<InstructionRecord> records;
-  const std::size_t first = text.find_first_not_of(" \t\r\n");
+  // A UTF-8 byte order mark, as some editors write, is not content.
+  const std::size_t bom = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
+  const std::size_t first = text.find_first_not_of(" \t\r\n", bom);
   if (first != std::string::npos && text[first] == '[') {
     nlohmann::json array;
     try {
