@@ -18,12 +18,22 @@ using lorafed::test::Process;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+namespace {
+
+// An empty run directory `name` under the integration tests' work folder.
+fs::path fresh_run_directory(const std::string& name) {
+  const fs::path out = fs::path(LORAFED_TEST_WORK_DIR) / name;
+  fs::remove_all(out);
+  fs::create_directories(out);
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("federated fine-tuning of a gpt base improves exact match on held-out problems",
           "[gpt]") {
   const fs::path work = LORAFED_TEST_WORK_DIR;
-  const fs::path out = work / "gpt";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const fs::path out = fresh_run_directory("gpt");
   Process run({LORAFED_EXECUTABLE, "simulate",
                std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-gpt.toml", "--out", out.string()},
               out / "simulate.log", {{"LORAFED_CACHE_DIR", (work / "cache").string()}});
@@ -81,9 +91,7 @@ TEST_CASE("federated fine-tuning of a gpt base improves exact match on held-out 
 TEST_CASE("a gsm8k-format file made by lorafed-word-problems tunes a gpt base end to end",
           "[gpt][instruct]") {
   const fs::path work = LORAFED_TEST_WORK_DIR;
-  const fs::path out = work / "gpt-gsm8k";
-  fs::remove_all(out);
-  fs::create_directories(out);
+  const fs::path out = fresh_run_directory("gpt-gsm8k");
   const fs::path data = out / "gsm8k.jsonl";
   Process make({LORAFED_WORD_PROBLEMS, "--format", "gsm8k", "--tasks", "add,subtract", "--per-task",
                 "60", "--max-operand", "5", "--out", data.string()},

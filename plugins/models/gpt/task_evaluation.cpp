@@ -52,23 +52,23 @@ EvalReport evaluate_task(const Logits& logits, const AnswerGenerator& generate,
   // Generate for every problem where generations are scored, else for the samples only.
   const auto samples =
       std::min<std::size_t>(static_cast<std::size_t>(task.samples), problems.size());
-  const bool scored = scoring != TaskOptions::Scoring::kLossOnly;
-  const std::vector<WordProblem> asked =
-      scored ? problems : std::vector<WordProblem>(problems.begin(), problems.begin() + samples);
+  const bool first_line = scoring == TaskOptions::Scoring::kExactAnswer;
   std::vector<std::string> generated;
-  if (!asked.empty()) {
-    generated =
-        generate(asked, task.generation_length(), scoring == TaskOptions::Scoring::kExactAnswer);
+  if (scoring != TaskOptions::Scoring::kLossOnly) {
+    generated = generate(problems, task.generation_length(), first_line);
+  } else if (samples > 0) {
+    generated = generate(std::vector<WordProblem>(problems.begin(), problems.begin() + samples),
+                         task.generation_length(), first_line);
   }
   if (scoring == TaskOptions::Scoring::kExactAnswer) {
     report.metrics["exact_match"] = exact_match(problems, generated);
   } else if (scoring == TaskOptions::Scoring::kFinalNumber) {
     report.metrics["exact_match"] = final_number_match(problems, generated);
   }
+  // write_generations writes one line per generation it is given.
   if (!how.generations_file.empty() && samples > 0) {
-    write_generations(how.generations_file, how.evaluation,
-                      std::vector<WordProblem>(problems.begin(), problems.begin() + samples),
-                      generated);
+    write_generations(how.generations_file, how.evaluation, problems,
+                      std::vector<std::string>(generated.begin(), generated.begin() + samples));
   }
   return report;
 }
