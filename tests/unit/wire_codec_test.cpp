@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "fuzz/fuzz_input.hpp"
 #include "fuzz/update_checks.hpp"
@@ -86,6 +89,35 @@ TEST_CASE("tensors round-trip exactly, small ones packed and large ones framed",
   for (const auto& [name, tensor] : tensors) {
     INFO(name);
     CHECK(at::equal(got.tensors.at(name), tensor));
+  }
+}
+
+TEST_CASE("small tensors fill packs of at most max_frame_bytes, padded with zeros", "[wire]") {
+  // Tensors of 60 floats (240 bytes, placed every 256: below 4096 / 16, so
+  // packed) under 4 KiB frames: 16 fit in a pack, so 10 take one, 20 two.
+  for (const int count : {10, 20}) {
+    lorafed::NamedTensors tensors;
+    for (int i = 0; i < count; ++i) {
+      tensors.emplace("t" + std::to_string(1000 + i), at::full({60}, static_cast<float>(i + 1)));
+    }
+    // Freed memory full of a pattern first: a pack that reused it unwritten
+    // would send the pattern in its padding.
+    { std::vector<unsigned char> stale(8192, 0xAB); }
+    const lorafed::Message message =
+        encode(fit_res_with(tensors), EncodeOptions{4096, WireDtype::kFloat32});
+    INFO(count << " tensors");
+    REQUIRE(message.frames.size() == (count == 10 ? 2u : 3u));
+    CHECK(message.frames[1].size == 256 * (std::min(count, 16) - 1) + 240);
+    for (std::size_t frame = 1; frame < message.frames.size(); ++frame) {
+      CHECK(message.frames[frame].size <= 4096);
+      const std::span<const std::byte> bytes = message.frames[frame].bytes();
+      for (std::size_t at = 0; at < bytes.size(); ++at) {
+        if (at % 256 < 240) continue;  // a tensor's bytes
+        if (bytes[at] != std::byte{0}) FAIL("padding byte " << at << " of frame " << frame);
+      }
+    }
+    const Envelope got = decode(received_copy(message), DecodeLimits{4096});
+    for (const auto& [name, tensor] : tensors) CHECK(at::equal(got.tensors.at(name), tensor));
   }
 }
 

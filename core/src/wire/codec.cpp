@@ -34,15 +34,26 @@ at::ScalarType scalar_type(WireDtype dtype) {
 
 class FramePlanner {
  public:
-  explicit FramePlanner(std::size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {
+  // `small_bytes`: at least what the tensors below the large-tensor size
+  // will take in packs, alignment included (pack_bound), so each pack is
+  // allocated once, at its final size.
+  FramePlanner(std::size_t max_frame_bytes, std::size_t small_bytes)
+      : max_frame_bytes_(max_frame_bytes), small_left_(small_bytes) {
     frames_.emplace_back();  // frame 0: the envelope, filled in last
   }
+
+  // A large tensor travels in frames of its own storage; the others are
+  // copied into packs of at most max_frame_bytes.
+  static bool is_large(std::size_t nbytes, std::size_t max_frame_bytes) {
+    return nbytes >= max_frame_bytes / 16 && nbytes > 0;
+  }
+  static std::size_t pack_bound(std::size_t nbytes) { return aligned(nbytes); }
 
   // Places a tensor; returns (first frame, offset).
   std::pair<std::uint32_t, std::uint64_t> place(const at::Tensor& tensor) {
     const std::size_t nbytes = tensor.numel() * tensor.element_size();
     const auto* data = static_cast<const std::byte*>(tensor.data_ptr());
-    if (nbytes >= max_frame_bytes_ / 16 && nbytes > 0) {
+    if (is_large(nbytes, max_frame_bytes_)) {
       // Large: slices of the tensor's own storage, no copy.
       auto owner = std::make_shared<at::Tensor>(tensor);
       const auto first = static_cast<std::uint32_t>(frames_.size());
@@ -51,15 +62,21 @@ class FramePlanner {
       }
       return {first, 0};
     }
-    std::size_t offset = (pack_.size() + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
-    if (pack_index_ == 0 || offset + nbytes > max_frame_bytes_) {
+    std::size_t offset = aligned(pack_used_);
+    if (pack_index_ == 0 || offset + nbytes > pack_capacity_) {
       flush_pack();
+      // Uninitialised: every byte sent is written below, padding included.
+      pack_capacity_ = std::min(max_frame_bytes_, std::max(small_left_, pack_bound(nbytes)));
+      pack_ = std::make_shared_for_overwrite<std::byte[]>(pack_capacity_);
       pack_index_ = static_cast<std::uint32_t>(frames_.size());
       frames_.emplace_back();
       offset = 0;
     }
-    pack_.resize(offset + nbytes);
-    if (nbytes > 0) std::memcpy(pack_.data() + offset, data, nbytes);
+    // The padding is zeros, never stale heap bytes.
+    std::memset(pack_.get() + pack_used_, 0, offset - pack_used_);
+    if (nbytes > 0) std::memcpy(pack_.get() + offset, data, nbytes);
+    pack_used_ = offset + nbytes;
+    small_left_ -= std::min(small_left_, pack_bound(nbytes));
     return {pack_index_, offset};
   }
 
@@ -68,19 +85,26 @@ class FramePlanner {
     frames_[0] = std::move(envelope);
     return std::move(frames_);
   }
-
   std::uint32_t frame_count() const { return static_cast<std::uint32_t>(frames_.size()); }
 
  private:
+  static std::size_t aligned(std::size_t bytes) {
+    return (bytes + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+  }
   void flush_pack() {
-    if (pack_index_ != 0) frames_[pack_index_] = Frame::adopt(std::move(pack_));
-    pack_ = {};
+    if (pack_index_ != 0) frames_[pack_index_] = Frame{pack_.get(), pack_used_, pack_};
+    pack_.reset();
+    pack_used_ = 0;
+    pack_capacity_ = 0;
     pack_index_ = 0;
   }
 
   std::size_t max_frame_bytes_;
+  std::size_t small_left_;
   std::vector<Frame> frames_;
-  std::vector<std::byte> pack_;
+  std::shared_ptr<std::byte[]> pack_;
+  std::size_t pack_used_ = 0;
+  std::size_t pack_capacity_ = 0;
   std::uint32_t pack_index_ = 0;  // 0: no pack frame open
 };
 
@@ -128,12 +152,28 @@ at::Tensor read_tensor(const Message& message, const TensorLocation& location) {
 
 Message encode(const Envelope& envelope, const EncodeOptions& options) {
   if (options.max_frame_bytes < 1024) throw Error("max_frame_bytes must be at least 1024");
-  flatbuffers::FlatBufferBuilder builder(1024);
-  FramePlanner planner(options.max_frame_bytes);
-  std::vector<flatbuffers::Offset<fb::TensorEntry>> entries;
+  // Room for the header's tensor entries from the start: a builder that
+  // grows reallocates into fresh pages, and first-touch page faults are what
+  // a small message costs most (docs/benchmarks.md, many virtual clients).
+  flatbuffers::FlatBufferBuilder builder(1024 + 128 * envelope.tensors.size());
   const at::ScalarType wire_type = scalar_type(options.dtype);
+  std::vector<at::Tensor> wire_tensors;
+  wire_tensors.reserve(envelope.tensors.size());
   for (const auto& [name, tensor] : envelope.tensors) {
-    at::Tensor wire_tensor = tensor.to(at::kCPU).to(wire_type).contiguous();
+    wire_tensors.push_back(tensor.to(at::kCPU).to(wire_type).contiguous());
+  }
+  std::size_t small_bytes = 0;
+  for (const at::Tensor& wire_tensor : wire_tensors) {
+    const std::size_t nbytes = wire_tensor.numel() * wire_tensor.element_size();
+    if (!FramePlanner::is_large(nbytes, options.max_frame_bytes)) {
+      small_bytes += FramePlanner::pack_bound(nbytes);
+    }
+  }
+  FramePlanner planner(options.max_frame_bytes, small_bytes);
+  std::vector<flatbuffers::Offset<fb::TensorEntry>> entries;
+  auto next_wire_tensor = wire_tensors.begin();
+  for (const auto& [name, tensor] : envelope.tensors) {
+    const at::Tensor& wire_tensor = *next_wire_tensor++;
     const auto [frame, offset] = planner.place(wire_tensor);
     entries.push_back(fb::CreateTensorEntry(
         builder, builder.CreateString(name), static_cast<fb::DType>(options.dtype),
