@@ -159,11 +159,10 @@ Message encode(const Envelope& envelope, const EncodeOptions& options) {
   const at::ScalarType wire_type = scalar_type(options.dtype);
   std::vector<at::Tensor> wire_tensors;
   wire_tensors.reserve(envelope.tensors.size());
-  for (const auto& [name, tensor] : envelope.tensors) {
-    wire_tensors.push_back(tensor.to(at::kCPU).to(wire_type).contiguous());
-  }
   std::size_t small_bytes = 0;
-  for (const at::Tensor& wire_tensor : wire_tensors) {
+  for (const auto& [name, tensor] : envelope.tensors) {
+    const at::Tensor& wire_tensor =
+        wire_tensors.emplace_back(tensor.to(at::kCPU).to(wire_type).contiguous());
     const std::size_t nbytes = wire_tensor.numel() * wire_tensor.element_size();
     if (!FramePlanner::is_large(nbytes, options.max_frame_bytes)) {
       small_bytes += FramePlanner::pack_bound(nbytes);
