@@ -40,7 +40,17 @@ MetricsWriter::~MetricsWriter() {
 }
 
 void MetricsWriter::record(const nlohmann::json& line) {
-  const std::string text = line.dump() + '\n';
+  append(line.dump() + '\n');
+}
+
+void MetricsWriter::record_all(const std::vector<nlohmann::json>& lines) {
+  if (lines.empty()) return;
+  std::string text;
+  for (const nlohmann::json& line : lines) text += line.dump() + '\n';
+  append(text);
+}
+
+void MetricsWriter::append(const std::string& text) {
   std::lock_guard lock(mutex_);
   const off_t size_before = ::lseek(lines_fd_, 0, SEEK_END);
   std::size_t written = 0;
@@ -54,7 +64,7 @@ void MetricsWriter::record(const nlohmann::json& line) {
     const int error = count < 0 ? errno : ENOSPC;  // write(2) returns 0 only when nothing fits
     std::string message =
         "cannot write a record to '" + lines_path_.string() + "': " + std::strerror(error);
-    // The file keeps whole lines only: cut off what part of this one got in.
+    // The file keeps whole lines only: cut off what part of these got in.
     if (written > 0 && (size_before < 0 || ::ftruncate(lines_fd_, size_before) != 0)) {
       message += "; its last line is incomplete";
     }

@@ -89,6 +89,30 @@ TEST_CASE("a record cut short by the disk is taken back: the file keeps whole li
   fs::remove_all(dir);
 }
 
+TEST_CASE("records written together are all in the file, or none of them", "[metrics]") {
+  const fs::path dir = fresh_dir("metrics-batch");
+  const fs::path path = dir / "metrics.jsonl";
+  lorafed::MetricsWriter writer(dir);
+  writer.record({{"type", "round"}, {"round", 0}});
+  const std::string whole = read_text(path);
+  const std::vector<nlohmann::json> clients = {{{"client", "client-0"}, {"round", 1}},
+                                               {{"client", "client-1"}, {"round", 1}},
+                                               {{"client", "client-2"}, {"round", 1}}};
+  {
+    // Room for the first line and part of the second: none of the three stays.
+    const FileSizeLimit limit(whole.size() + clients[0].dump().size() + 5);
+    CHECK_THROWS_WITH(writer.record_all(clients),
+                      Contains(path.string()) && Contains("File too large"));
+  }
+  CHECK(read_text(path) == whole);
+  writer.record_all(clients);
+  CHECK(read_text(path) ==
+        whole + clients[0].dump() + "\n" + clients[1].dump() + "\n" + clients[2].dump() + "\n");
+  writer.record_all({});  // nothing to write: nothing written
+  CHECK(read_text(path).size() == whole.size() + 3 * clients[0].dump().size() + 3);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a summary that cannot be written throws, naming summary.json and the reason",
           "[metrics]") {
   const fs::path dir = fresh_dir("summary-full");

@@ -195,3 +195,29 @@ TEST_CASE("collector: registrations before the round are not redelivered", "[col
   }
   CHECK(fit_instructions == 2);
 }
+
+TEST_CASE("collector: each reply is handed over as it arrives, not when the round closes",
+          "[collector]") {
+  CollectorRig rig;
+  rig.register_clients({"client-0", "client-1", "client-2"});
+  // A stale result, one from a client not asked and an error are not
+  // replies to hand over; client-0's answer is, and client-1 never answers.
+  rig.channel.push(from_client("client-0", wire::FitResBody{1, 50, {}}, 5));
+  rig.channel.push(from_client("client-2", wire::FitResBody{1, 50, {}}, 6));
+  rig.channel.push(from_client("client-0", wire::FitResBody{1, 50, {}}, 6));
+  const auto started = rig.clock.now();
+  std::vector<std::pair<std::string, RuntimeClock::duration>> handed;
+  const auto outcome =
+      rig.collector.run(6, rig.instructions({"client-0", "client-1"}, 6), wire::BodyKind::kFitRes,
+                        30s, [&](const std::string& id, RoundCollector::Reply& reply) {
+                          CHECK(reply.envelope.sender == id);
+                          handed.emplace_back(id, rig.clock.now() - started);
+                        });
+  REQUIRE(handed.size() == 1);
+  CHECK(handed[0].first == "client-0");
+  CHECK(handed[0].second < 1s);             // as it arrived...
+  CHECK(rig.clock.now() - started >= 30s);  // ...not when the round closed
+  CHECK(outcome.replies.contains("client-0"));
+  REQUIRE(outcome.failures.size() == 1);
+  CHECK(outcome.failures[0].client_id == "client-1");
+}

@@ -334,14 +334,11 @@ nlohmann::json Orchestrator::fit_round(int round) {
                        std::move(tensors)});
   }
 
-  RoundCollector::Outcome collected =
-      collector_.run(static_cast<std::uint32_t>(round), instructed, wire::BodyKind::kFitRes,
-                     FederationConfig::milliseconds(config_.round_timeout_s));
-  // An interrupted round leaves no trace: the resumed run does it again.
-  throw_if_interrupted(fmt::format("in round {}", round).c_str());
-  std::vector<FitResult> results;
-  std::vector<Failure> failures = std::move(collected.failures);
-  for (auto& [id, reply] : collected.replies) {
+  // Each reply is checked as it arrives, while the other clients still train;
+  // the results are aggregated in client-id order, whatever the arrival order.
+  std::map<std::string, FitResult> checked;
+  std::map<std::string, Failure> rejected;
+  auto check_reply = [&](const std::string& id, RoundCollector::Reply& reply) {
     auto& body = std::get<wire::FitResBody>(reply.envelope.body);
     try {
       const std::int64_t sent_rank = rank_sent.at(id);
@@ -372,14 +369,26 @@ nlohmann::json Orchestrator::fit_round(int round) {
         spdlog::warn("round {}: {} reported non-finite {}; left out", round, id,
                      fmt::join(dropped, ", "));
       }
-      results.push_back(FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
-                                  std::move(update.parameters), std::move(update.control)});
+      checked.emplace(id, FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
+                                    std::move(update.parameters), std::move(update.control)});
     } catch (const FormatError& error) {
-      failures.push_back(Failure{id, std::string("invalid update: ") + error.what()});
+      rejected.emplace(id, Failure{id, std::string("invalid update: ") + error.what()});
       link_.send_error(id, wire::ErrorCode::kInvalidTensor, error.what());
     }
-  }
+  };
+  RoundCollector::Outcome collected =
+      collector_.run(static_cast<std::uint32_t>(round), instructed, wire::BodyKind::kFitRes,
+                     FederationConfig::milliseconds(config_.round_timeout_s), check_reply);
+  // An interrupted round leaves no trace: the resumed run does it again.
+  throw_if_interrupted(fmt::format("in round {}", round).c_str());
+  std::vector<FitResult> results;
+  results.reserve(checked.size());
+  for (auto& [id, result] : checked) results.push_back(std::move(result));
+  std::vector<Failure> failures = std::move(collected.failures);
+  for (auto& [id, failure] : rejected) failures.push_back(std::move(failure));
 
+  RunRecorder::ClientFields lines;
+  lines.reserve(results.size());
   for (const FitResult& result : results) {
     const RoundCollector::Reply& reply = collected.replies.at(result.client_id);
     nlohmann::json fields = {{"rank", result.adapter.rank()},
@@ -389,12 +398,12 @@ nlohmann::json Orchestrator::fit_round(int round) {
                              {"bytes_up", reply.bytes}};
     // A client's metric never replaces what the server measured.
     for (const auto& [name, value] : result.metrics) fields.emplace(name, value);
-    recorder_.client_result("fit", round, result.client_id, fields);
+    lines.emplace_back(result.client_id, std::move(fields));
   }
   for (const Failure& failure : failures) {
     spdlog::warn("round {}: {} failed: {}", round, failure.client_id, failure.reason);
-    recorder_.client_failure("fit", round, failure);
   }
+  recorder_.client_results("fit", round, lines, failures);
   for (const FitResult& result : results) failed_last_.erase(result.client_id);
   for (const Failure& failure : failures) {
     if (roster_.contains(failure.client_id)) failed_last_.insert(failure.client_id);
@@ -457,6 +466,7 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
   for (const auto& [id, bytes] : collected.bytes_down) progress_.bytes_down += bytes;
   std::vector<EvaluateResult> results;
   std::vector<Failure> failures = std::move(collected.failures);
+  RunRecorder::ClientFields lines;
   for (auto& [id, reply] : collected.replies) {
     auto& body = std::get<wire::EvaluateResBody>(reply.envelope.body);
     if (body.num_examples < 0 || body.num_examples > ClientRoster::kMaxExamples ||
@@ -474,9 +484,9 @@ nlohmann::json Orchestrator::evaluate_round(int round) {
     nlohmann::json fields = {
         {"num_examples", body.num_examples}, {"loss", body.loss}, {"rank", roster_.info(id).rank}};
     for (const auto& [name, value] : body.metrics) fields.emplace(name, value);
-    recorder_.client_result("evaluate", round, id, fields);
+    lines.emplace_back(id, std::move(fields));
   }
-  for (const Failure& failure : failures) recorder_.client_failure("evaluate", round, failure);
+  recorder_.client_results("evaluate", round, lines, failures);
   nlohmann::json summary = nlohmann::json::object();
   for (const auto& [name, value] : strategy_->aggregate_evaluate(round, results, failures)) {
     summary[name] = value;

@@ -17,7 +17,7 @@ RoundCollector::RoundCollector(ServerLink& link, ClientRoster& roster,
 
 RoundCollector::Outcome RoundCollector::run(
     std::uint32_t round, const std::map<std::string, wire::Envelope>& instructions,
-    wire::BodyKind wanted, std::chrono::milliseconds timeout) {
+    wire::BodyKind wanted, std::chrono::milliseconds timeout, const ReplyHandler& arrived) {
   const RuntimeClock& clock = link_.clock();
   Outcome outcome;
   roster_.take_admitted();  // registrations before the instructions need no resend
@@ -80,6 +80,7 @@ RoundCollector::Outcome RoundCollector::run(
       reply.bytes = bytes;
       reply.envelope = std::move(envelope);
       pending.erase(sender);
+      if (arrived) arrived(sender, reply);
       outcome.replies.emplace(sender, std::move(reply));
     } else if (!std::holds_alternative<wire::HeartbeatBody>(envelope.body)) {
       link_.send_error(sender, wire::ErrorCode::kUnexpected,

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,10 +40,16 @@ class RoundCollector {
   RoundCollector(ServerLink& link, ClientRoster& roster, std::chrono::milliseconds resend_interval,
                  double heartbeat_timeout_s);
 
+  // Called with each reply of the wanted kind as it arrives, while other
+  // clients still work, before the reply goes into Outcome::replies; it may
+  // take the reply's tensors.
+  using ReplyHandler = std::function<void(const std::string& client_id, Reply& reply)>;
+
   // `instructions` by client id; `wanted` the reply kind (FitRes or
   // EvaluateRes); the round closes `timeout` after the instructions went out.
   Outcome run(std::uint32_t round, const std::map<std::string, wire::Envelope>& instructions,
-              wire::BodyKind wanted, std::chrono::milliseconds timeout);
+              wire::BodyKind wanted, std::chrono::milliseconds timeout,
+              const ReplyHandler& arrived = {});
 
  private:
   ServerLink& link_;

@@ -19,25 +19,28 @@ nlohmann::json RunRecorder::identity(const FederationConfig& config, const Model
           {"num_clients", config.num_clients}, {"alpha", config.alpha}};
 }
 
-void RunRecorder::client_result(const char* phase, int round, const std::string& client_id,
-                                const nlohmann::json& fields) {
-  // The record's own keys win over a field of the same name.
-  nlohmann::json line = fields;
-  line.update({{"type", "client"},
-               {"phase", phase},
-               {"round", round},
-               {"client", client_id},
-               {"status", "ok"}});
-  metrics_.record(line);
-}
-
-void RunRecorder::client_failure(const char* phase, int round, const Failure& failure) {
-  metrics_.record({{"type", "client"},
-                   {"phase", phase},
-                   {"round", round},
-                   {"client", failure.client_id},
-                   {"status", "failed"},
-                   {"reason", failure.reason}});
+void RunRecorder::client_results(const char* phase, int round, const ClientFields& results,
+                                 const std::vector<Failure>& failures) {
+  std::vector<nlohmann::json> lines;
+  lines.reserve(results.size() + failures.size());
+  for (const auto& [client_id, fields] : results) {
+    // The record's own keys win over a field of the same name.
+    nlohmann::json& line = lines.emplace_back(fields);
+    line.update({{"type", "client"},
+                 {"phase", phase},
+                 {"round", round},
+                 {"client", client_id},
+                 {"status", "ok"}});
+  }
+  for (const Failure& failure : failures) {
+    lines.push_back({{"type", "client"},
+                     {"phase", phase},
+                     {"round", round},
+                     {"client", failure.client_id},
+                     {"status", "failed"},
+                     {"reason", failure.reason}});
+  }
+  metrics_.record_all(lines);
 }
 
 void RunRecorder::checkpoint(int round, const NamedTensors& state, const RunProgress& progress) {

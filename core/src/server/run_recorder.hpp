@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lorafed/model_backend.hpp"
 #include "lorafed/model_spec.hpp"
@@ -26,10 +28,12 @@ class RunRecorder {
   static nlohmann::json identity(const FederationConfig& config, const ModelSpec& spec);
 
   void round(const nlohmann::json& record) { metrics_.record(record); }
-  // A client's result: {"type": "client", "phase", "round", "client", "status": "ok", ...fields}.
-  void client_result(const char* phase, int round, const std::string& client_id,
-                     const nlohmann::json& fields);
-  void client_failure(const char* phase, int round, const Failure& failure);
+  // One phase's client lines of a round, written together: for each result
+  // {"type": "client", "phase", "round", "client", "status": "ok", ...fields},
+  // then for each failure the same with "status": "failed" and its "reason".
+  using ClientFields = std::vector<std::pair<std::string, nlohmann::json>>;  // by client id
+  void client_results(const char* phase, int round, const ClientFields& results,
+                      const std::vector<Failure>& failures);
   // <out>/checkpoint after `round`, when checkpoints are on.
   void checkpoint(int round, const NamedTensors& state, const RunProgress& progress);
   // Writes <out>/peft/global (and peft/rank-<r> for each client rank when
