@@ -14,6 +14,7 @@
 #include "src/federation_config.hpp"
 #include "src/runs.hpp"
 #include "src/sdk/atomic_file.hpp"
+#include "src/stop_signal.hpp"
 #include "src/sweep/sweep_plan.hpp"
 #include "src/sweep/sweep_table.hpp"
 
@@ -105,7 +106,13 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
     const fs::path directory = plan.output_dir / point.name;
     summaries.push_back(finished_run(directory, point.config_toml));
     fs::create_directories(directory);
-    if (!summaries.back()) write_text(directory / "config.toml", point.config_toml);
+    if (!summaries.back()) {
+      // A summary of another configuration, or beside a run cut short, is not
+      // this point's: were it kept, a rerun stopped in its turn would pass
+      // for finished next time.
+      fs::remove(directory / "summary.json");
+      write_text(directory / "config.toml", point.config_toml);
+    }
     configs[i] = FederationConfig::load(directory / "config.toml");
   }
 
@@ -123,6 +130,13 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
     fs::remove(directory / "error.txt");
     try {
       summaries[i] = run_simulation(configs[i], registry);
+    } catch (const Interrupted& error) {
+      // SIGINT or SIGTERM stops the sweep, not only this point: what
+      // finished is kept, and the same command continues from here.
+      configure_logging("info");
+      spdlog::error("sweep stopped in point {} ({}/{}): {}; run the same command to continue",
+                    point.name, i + 1, plan.points.size(), error.what());
+      return StopSignal::kExitCode;
     } catch (const std::exception& error) {
       ++failed;
       spdlog::error("sweep point {} failed: {}", point.name, error.what());

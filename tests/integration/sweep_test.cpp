@@ -6,13 +6,18 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <csignal>
 #include <map>
 #include <sstream>
 
+#include "integration/federation_runs.hpp"
 #include "integration/process.hpp"
 
+using lorafed::test::fresh_dir;
+using lorafed::test::has_metrics_line;
 using lorafed::test::Process;
 using lorafed::test::read_file;
+using lorafed::test::wait_until;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -237,4 +242,31 @@ TEST_CASE("a key only some points' plugins take fails the sweep before any point
               work / "dry-ok.log");
   CHECK(dry.wait(std::chrono::seconds(120)) == 0);
   CHECK(read_file(work / "dry-ok.log").find("2 runs, each checked") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM stops the whole sweep, and the same command continues it", "[sweep][signals]") {
+  const fs::path work = fresh_dir("sweep-stopped");
+  const fs::path out = work / "sweep";
+  const std::string config = std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-sweep.toml";
+  // A summary of some earlier configuration: not this point's, so it goes.
+  fs::create_directories(out / "fedavg-seed1");
+  std::ofstream(out / "fedavg-seed1" / "config.toml") << "# another configuration\n";
+  std::ofstream(out / "fedavg-seed1" / "summary.json") << "{}\n";
+  Process sweep({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--set",
+                 "federation.rounds=500"},
+                work / "sweep.log");
+  REQUIRE(wait_until(
+      [&] {
+        return has_metrics_line(out / "fedavg-seed1",
+                                [](const json& line) { return line["type"] == "round"; });
+      },
+      std::chrono::seconds(120)));
+  ::kill(sweep.pid(), SIGTERM);
+  const auto code = sweep.wait(std::chrono::seconds(60));
+  const std::string log = read_file(work / "sweep.log");
+  INFO(log);
+  REQUIRE(code == 130);
+  CHECK_THAT(log, Catch::Matchers::Contains("sweep stopped in point fedavg-seed1 (1/6)"));
+  CHECK_FALSE(fs::exists(out / "fedavg-seed1" / "summary.json"));
+  CHECK_FALSE(fs::exists(out / "fedavg-seed2" / "metrics.jsonl"));  // the next point never began
 }
