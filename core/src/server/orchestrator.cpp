@@ -77,6 +77,7 @@ Orchestrator::Orchestrator(const FederationConfig& config, std::shared_ptr<Strat
       stop_(stop),
       roster_(spec_, configured_ranks(config)),
       link_(channel, roster_, link_options(config), RuntimeClock::steady(), stop),
+      heartbeat_(link_, config.heartbeat_interval()),
       collector_(link_, roster_, config.heartbeat_interval(), config.heartbeat_timeout_s),
       recorder_(config, spec_, metrics) {}
 

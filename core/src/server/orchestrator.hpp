@@ -19,6 +19,7 @@
 #include "src/server/round_collector.hpp"
 #include "src/server/run_progress.hpp"
 #include "src/server/run_recorder.hpp"
+#include "src/server/server_heartbeat.hpp"
 #include "src/server/server_link.hpp"
 #include "src/server/status_board.hpp"
 #include "src/stop_signal.hpp"
@@ -72,6 +73,7 @@ class Orchestrator {
   const std::atomic<bool>* stop_;
   ClientRoster roster_;
   ServerLink link_;
+  ServerHeartbeat heartbeat_;  // after link_: stops before it goes
   RoundCollector collector_;
   RunRecorder recorder_;
   RunProgress progress_;

@@ -13,6 +13,7 @@ ServerLink::ServerLink(Channel& channel, ClientRoster& roster, Options options,
     : channel_(channel), roster_(roster), options_(options), clock_(clock), stop_(stop) {}
 
 void ServerLink::heartbeat_if_due() {
+  const std::lock_guard lock(heartbeat_mutex_);
   const auto now = clock_.now();
   if (now < next_heartbeat_) return;
   send(wire::Envelope{0, wire::kServerId, wire::kServerId, wire::HeartbeatBody{}, {}});
@@ -23,11 +24,23 @@ std::optional<ServerLink::Received> ServerLink::receive_until(RuntimeClock::time
   heartbeat_if_due();
   const auto now = clock_.now();
   if (now >= deadline || stop_requested()) return std::nullopt;
-  // At most 200 ms a wait: heartbeats and the stop flag are looked at between.
-  const auto wait =
-      std::min<RuntimeClock::duration>(deadline - now, std::chrono::milliseconds(200));
-  std::optional<Message> message = channel_.receive(
-      std::chrono::duration_cast<std::chrono::milliseconds>(wait) + std::chrono::milliseconds(1));
+  // At most 200 ms a wait, and never past the next heartbeat: the stop flag
+  // is looked at between, and the channel is free for a heartbeat when due.
+  RuntimeClock::time_point next_heartbeat;
+  {
+    const std::lock_guard lock(heartbeat_mutex_);
+    next_heartbeat = next_heartbeat_;
+  }
+  const auto wait = std::max<RuntimeClock::duration>(
+      std::min({deadline - now, RuntimeClock::duration(std::chrono::milliseconds(200)),
+                next_heartbeat - now}),
+      RuntimeClock::duration::zero());
+  std::optional<Message> message;
+  {
+    const std::lock_guard lock(channel_mutex_);
+    message = channel_.receive(std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
+                               std::chrono::milliseconds(1));
+  }
   if (!message) return std::nullopt;
   std::string sender;
   try {
@@ -67,6 +80,7 @@ std::uint64_t ServerLink::send(const wire::Envelope& envelope) {
   Message message = wire::encode(envelope, options_.encode);
   const std::uint64_t bytes = wire::message_bytes(message);
   try {
+    const std::lock_guard lock(channel_mutex_);
     channel_.send(std::move(message));
   } catch (const std::exception& error) {
     spdlog::warn("could not send {} to {}: {}", wire::body_name(envelope.body), envelope.recipient,

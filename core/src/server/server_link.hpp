@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,8 @@ namespace lorafed {
 // checks what it receives, and keeps the roster up to date on the way
 // (registrations are admitted or refused, the broker's reports of lost
 // clients mark them lost). Sends the broker a heartbeat when one is due.
+// Two threads may use it: the server's, and a ServerHeartbeat's, which only
+// calls heartbeat_if_due (a lock keeps the channel to one thread at a time).
 class ServerLink {
  public:
   struct Options {
@@ -54,6 +57,8 @@ class ServerLink {
   Options options_;
   const RuntimeClock& clock_;
   const std::atomic<bool>* stop_;
+  std::mutex channel_mutex_;    // around every use of channel_
+  std::mutex heartbeat_mutex_;  // around next_heartbeat_, taken before channel_mutex_
   RuntimeClock::time_point next_heartbeat_{};
 };
 
