@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "src/broker/broker.hpp"
 #include "src/client/client_host.hpp"
 #include "src/federation_plugins.hpp"
+#include "src/guarded_thread.hpp"
 #include "src/metrics_writer.hpp"
 #include "src/run_configuration.hpp"
 #include "src/server/orchestrator.hpp"
@@ -138,25 +140,32 @@ class StatusEndpoint {
 };
 
 // The broker on a thread of this process (the default): clients connect to
-// [transport] endpoint, the server to a private in-process endpoint.
+// [transport] endpoint, the server to a private in-process endpoint. If the
+// broker fails, it stops the run through `stop`; stop() says why.
 class EmbeddedBroker {
  public:
-  EmbeddedBroker(Transport& transport, const FederationConfig& config) {
+  EmbeddedBroker(Transport& transport, const FederationConfig& config, const StopSignal& stop) {
     static std::atomic<int> instances{0};
     server_endpoint_ = "inproc://lorafed-broker-" + std::to_string(instances++);
     clients_ = transport.bind(config.endpoint, Peers::kClients);
     server_ = transport.bind(server_endpoint_, Peers::kServer);
     broker_ = std::make_unique<Broker>(*clients_, *server_, broker_options(config));
-    thread_ = std::thread([this] { broker_->run(stop_); });
+    thread_ = std::make_unique<GuardedThread>(
+        "the broker", [this] { broker_->run(stop_); }, [&stop] { stop.request(); });
   }
   ~EmbeddedBroker() {
     stop_ = true;
-    thread_.join();
+    thread_.reset();
   }
   EmbeddedBroker(const EmbeddedBroker&) = delete;
   EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
 
   const std::string& server_endpoint() const { return server_endpoint_; }
+  // Stops the broker; rethrows what ended it, if anything did.
+  void stop() {
+    stop_ = true;
+    thread_->join();
+  }
 
  private:
   std::string server_endpoint_;
@@ -164,8 +173,26 @@ class EmbeddedBroker {
   std::unique_ptr<Channel> server_;
   std::unique_ptr<Broker> broker_;
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::unique_ptr<GuardedThread> thread_;
 };
+
+// Runs the server (`serve`), then `stop_others` (which stops and joins the
+// threads beside it, rethrowing what ended one of them). A thread that failed
+// stopped the server through the stop flag, so its failure is the cause and
+// is what this throws; otherwise the server's own failure, if it had one.
+nlohmann::json first_failure(const std::function<nlohmann::json()>& serve,
+                             const std::function<void()>& stop_others) {
+  nlohmann::json summary;
+  std::exception_ptr server_failure;
+  try {
+    summary = serve();
+  } catch (...) {
+    server_failure = std::current_exception();
+  }
+  stop_others();
+  if (server_failure) std::rethrow_exception(server_failure);
+  return summary;
+}
 
 // The checkpoint to resume from, or none; the run's output goes to `resume_dir`.
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_dir,
@@ -230,13 +257,19 @@ nlohmann::json serve_federation(const FederationConfig& config, const Federation
   std::unique_ptr<EmbeddedBroker> broker;
   std::unique_ptr<Channel> channel;
   if (embedded) {
-    broker = std::make_unique<EmbeddedBroker>(transport, config);
+    broker = std::make_unique<EmbeddedBroker>(transport, config, stop);
     channel = transport.connect(broker->server_endpoint(), wire::kServerId);
   } else {
     spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
     channel = transport.connect(config.broker_server_endpoint, wire::kServerId);
   }
-  return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
+  return first_failure(
+      [&] {
+        return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
+      },
+      [&] {
+        if (broker) broker->stop();
+      });
 }
 
 // Serves `client_indices` over one connection to [transport] endpoint on a
@@ -348,24 +381,25 @@ nlohmann::json simulate(const FederationConfig& config, const FederationPlugins&
                config.simulation_threads, config.transport_name, config.endpoint);
 
   const StopSignal stop;
-  EmbeddedBroker broker(*transport, config);
+  EmbeddedBroker broker(*transport, config, stop);
   std::unique_ptr<Channel> server_channel =
       transport->connect(broker.server_endpoint(), wire::kServerId);
   std::unique_ptr<Channel> client_channel = transport->connect(config.endpoint, "simulation");
   ClientHost host(std::move(clients), *client_channel,
                   host_options(config, static_cast<std::size_t>(config.simulation_threads)),
                   RuntimeClock::steady(), &stop.flag());
-  std::thread host_thread([&host] { host.run(); });
-  nlohmann::json summary;
-  try {
-    summary = orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint), stop);
-  } catch (...) {
-    host.request_stop();
-    host_thread.join();
-    throw;
-  }
-  host_thread.join();
-  return summary;
+  GuardedThread host_thread(
+      "the client host", [&host] { host.run(); }, [&stop] { stop.request(); });
+  return first_failure(
+      [&] {
+        return orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint),
+                           stop);
+      },
+      [&] {
+        host.request_stop();
+        host_thread.join();
+        broker.stop();
+      });
 }
 
 nlohmann::json serve(const FederationConfig& config, const FederationPlugins& plugins,

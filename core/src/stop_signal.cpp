@@ -50,6 +50,10 @@ const std::atomic<bool>& StopSignal::flag() const {
   return stop_flag;
 }
 
+void StopSignal::request() const {
+  stop_flag = true;
+}
+
 const char* StopSignal::name() const {
   switch (received_signal) {
     case SIGINT:

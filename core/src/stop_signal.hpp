@@ -30,6 +30,10 @@ class StopSignal {
 
   const std::atomic<bool>& flag() const;
   bool requested() const { return flag().load(); }
+  // Sets flag() as a signal would, from a thread of this process that cannot
+  // go on (a GuardedThread's failure); a signal after it still ends the
+  // process at once.
+  void request() const;
   // The signal received ("SIGINT", "SIGTERM"), or "" while none was.
   const char* name() const;
 };

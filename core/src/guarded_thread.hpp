@@ -1,0 +1,31 @@
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace lorafed {
+
+// A thread whose failure ends the run, not the process: an exception that
+// leaves `body` is logged and kept, `on_failure` runs (it asks the rest of
+// the process to stop, e.g. StopSignal::request; it must not throw), and
+// join() hands the exception to the owner. A plain std::thread would call std::terminate.
+class GuardedThread {
+ public:
+  // `name` says whose failure it was in the log ("the client host").
+  GuardedThread(std::string name, std::function<void()> body, std::function<void()> on_failure);
+  ~GuardedThread();  // joins; a failure not taken by join() is dropped (it was logged)
+  GuardedThread(const GuardedThread&) = delete;
+  GuardedThread& operator=(const GuardedThread&) = delete;
+
+  // Waits for the thread to end; rethrows what ended it, if anything did.
+  void join();
+
+ private:
+  std::string name_;
+  std::exception_ptr failure_;
+  std::thread thread_;  // last: starts once the rest is set
+};
+
+}  // namespace lorafed
