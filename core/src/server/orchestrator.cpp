@@ -53,6 +53,50 @@ std::string format_duration(double seconds) {
   return fmt::format("{}m{:02d}s", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
 }
 
+// What the server sent a client for a round's training: its reply must match.
+struct SentFit {
+  std::int64_t rank = 0;
+  double alpha = 0;      // the scale s = α/r is the server's, not the client's
+  bool control = false;  // a control variate went out, so one must come back
+};
+
+// A client's FitRes as a result to aggregate, or FormatError saying what is
+// wrong with it (docs/protocol.md, "Validation").
+FitResult checked_fit_result(const std::string& id, wire::FitResBody& body, NamedTensors tensors,
+                             const ModelSpec& spec, const SentFit& sent,
+                             std::int64_t registered_examples, int round) {
+  CheckedUpdate update = check_update(std::move(tensors), body.alpha, spec, sent.rank);
+  if (update.adapter.rank() != sent.rank) {
+    throw FormatError("returned rank " + std::to_string(update.adapter.rank()) +
+                      ", was sent rank " + std::to_string(sent.rank));
+  }
+  if (!update.adapter.layers.empty() && update.adapter.alpha != sent.alpha) {
+    throw FormatError(
+        fmt::format("returned alpha {:g}, was sent alpha {:g}", update.adapter.alpha, sent.alpha));
+  }
+  // A strategy that sent a control variate gets one back from every client
+  // it counts, and one that sent none gets none.
+  if (sent.control == update.control.layers.empty()) {
+    throw FormatError(sent.control ? "no control variate returned, though one was sent"
+                                   : "a control variate returned, though none was sent");
+  }
+  // A count above what it registered would inflate its weight.
+  if (body.num_examples < 0 || body.num_examples > registered_examples) {
+    throw FormatError("num_examples " + std::to_string(body.num_examples) + " is outside 0.." +
+                      std::to_string(registered_examples) + " (what it registered with)");
+  }
+  if (const auto dropped = drop_non_finite(body.metrics); !dropped.empty()) {
+    spdlog::warn("round {}: {} reported non-finite {}; left out", round, id,
+                 fmt::join(dropped, ", "));
+  }
+  return FitResult{id,
+                   std::move(update.adapter),
+                   body.num_examples,
+                   std::move(body.metrics),
+                   std::move(update.parameters),
+                   std::move(update.control)};
+}
+
 std::map<std::string, std::int64_t> configured_ranks(const FederationConfig& config) {
   std::map<std::string, std::int64_t> ranks;
   for (std::int64_t index = 0; index < config.num_clients; ++index) {
@@ -304,18 +348,17 @@ nlohmann::json Orchestrator::fit_round(int round) {
 
   std::vector<FitInstruction> instructions =
       strategy_->configure_fit(round, roster_.infos(sampled));
-  std::map<std::string, std::int64_t> rank_sent;
-  std::map<std::string, double> alpha_sent;  // the scale s = α/r is the server's, not the client's
-  std::set<std::string> control_sent;        // a reply to these must carry its own
+  std::map<std::string, SentFit> sent;
   std::map<std::string, wire::Envelope> instructed;
   for (FitInstruction& instruction : instructions) {
     if (!roster_.contains(instruction.client_id)) {
       throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" +
                   instruction.client_id + "'");
     }
-    rank_sent[instruction.client_id] = instruction.adapter.rank();
-    alpha_sent[instruction.client_id] =
-        instruction.adapter.layers.empty() ? config_.alpha : instruction.adapter.alpha;
+    sent[instruction.client_id] =
+        SentFit{instruction.adapter.rank(),
+                instruction.adapter.layers.empty() ? config_.alpha : instruction.adapter.alpha,
+                !instruction.control.layers.empty()};
     NamedTensors tensors = to_named_tensors(instruction.adapter);
     for (auto& [name, tensor] : to_named_tensors(instruction.merge)) {
       tensors.emplace(wire::kMergePrefix + name, tensor);
@@ -323,7 +366,6 @@ nlohmann::json Orchestrator::fit_round(int round) {
     for (auto& [name, tensor] : instruction.parameters) {
       tensors.emplace(wire::kParameterPrefix + name, tensor);
     }
-    if (!instruction.control.layers.empty()) control_sent.insert(instruction.client_id);
     for (auto& [name, tensor] : to_named_tensors(instruction.control)) {
       tensors.emplace(wire::kControlPrefix + name, tensor);
     }
@@ -342,36 +384,8 @@ nlohmann::json Orchestrator::fit_round(int round) {
   auto check_reply = [&](const std::string& id, RoundCollector::Reply& reply) {
     auto& body = std::get<wire::FitResBody>(reply.envelope.body);
     try {
-      const std::int64_t sent_rank = rank_sent.at(id);
-      CheckedUpdate update =
-          check_update(std::move(reply.envelope.tensors), body.alpha, spec_, sent_rank);
-      if (update.adapter.rank() != sent_rank) {
-        throw FormatError("returned rank " + std::to_string(update.adapter.rank()) +
-                          ", was sent rank " + std::to_string(sent_rank));
-      }
-      if (!update.adapter.layers.empty() && update.adapter.alpha != alpha_sent.at(id)) {
-        throw FormatError(fmt::format("returned alpha {:g}, was sent alpha {:g}",
-                                      update.adapter.alpha, alpha_sent.at(id)));
-      }
-      // A strategy that sent a control variate gets one back from every
-      // client it counts, and one that sent none gets none.
-      if (control_sent.contains(id) == update.control.layers.empty()) {
-        throw FormatError(control_sent.contains(id)
-                              ? "no control variate returned, though one was sent"
-                              : "a control variate returned, though none was sent");
-      }
-      // A count above what it registered would inflate its weight.
-      const std::int64_t registered = roster_.info(id).num_examples;
-      if (body.num_examples < 0 || body.num_examples > registered) {
-        throw FormatError("num_examples " + std::to_string(body.num_examples) + " is outside 0.." +
-                          std::to_string(registered) + " (what it registered with)");
-      }
-      if (const auto dropped = drop_non_finite(body.metrics); !dropped.empty()) {
-        spdlog::warn("round {}: {} reported non-finite {}; left out", round, id,
-                     fmt::join(dropped, ", "));
-      }
-      checked.emplace(id, FitResult{id, std::move(update.adapter), body.num_examples, body.metrics,
-                                    std::move(update.parameters), std::move(update.control)});
+      checked.emplace(id, checked_fit_result(id, body, std::move(reply.envelope.tensors), spec_,
+                                             sent.at(id), roster_.info(id).num_examples, round));
     } catch (const FormatError& error) {
       rejected.emplace(id, Failure{id, std::string("invalid update: ") + error.what()});
       link_.send_error(id, wire::ErrorCode::kInvalidTensor, error.what());
