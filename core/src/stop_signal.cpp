@@ -7,7 +7,8 @@
 namespace lorafed {
 namespace {
 
-std::atomic<bool> stop_flag{false};
+std::atomic<bool> stop_flag{false};  // set by a signal or by StopSignal::request
+std::atomic<bool> signalled{false};  // set by a signal only: the second one ends the process
 volatile std::sig_atomic_t received_signal = 0;
 std::atomic<bool> installed{false};
 struct sigaction previous_int {};
@@ -17,13 +18,14 @@ static_assert(std::atomic<bool>::is_always_lock_free,
               "a signal handler may only touch lock-free atomics");
 
 void on_signal(int number) {
-  if (stop_flag.exchange(true)) {
+  if (signalled.exchange(true)) {
     // The second one: the user insists.
     std::signal(number, SIG_DFL);
     std::raise(number);
     return;
   }
   received_signal = number;
+  stop_flag = true;
 }
 
 }  // namespace
@@ -31,6 +33,7 @@ void on_signal(int number) {
 StopSignal::StopSignal() {
   if (installed.exchange(true)) throw Error("StopSignal: one is installed already");
   stop_flag = false;
+  signalled = false;
   received_signal = 0;
   struct sigaction action {};
   action.sa_handler = on_signal;

@@ -31,8 +31,8 @@ class StopSignal {
   const std::atomic<bool>& flag() const;
   bool requested() const { return flag().load(); }
   // Sets flag() as a signal would, from a thread of this process that cannot
-  // go on (a GuardedThread's failure); a signal after it still ends the
-  // process at once.
+  // go on (a GuardedThread's failure). It counts as no signal: the first
+  // SIGINT or SIGTERM after it is still only a request to stop.
   void request() const;
   // The signal received ("SIGINT", "SIGTERM"), or "" while none was.
   const char* name() const;
