@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "src/stop_signal.hpp"
+
 namespace lorafed {
 
 GuardedThread::GuardedThread(std::string name, std::function<void()> body,
@@ -35,6 +37,33 @@ void GuardedThread::join() {
   if (std::exception_ptr failure = std::exchange(failure_, nullptr)) {
     std::rethrow_exception(failure);
   }
+}
+
+void serve_beside_threads(const std::function<void()>& serve,
+                          const std::function<void()>& stop_threads) {
+  std::exception_ptr server_failure;
+  try {
+    serve();
+  } catch (...) {
+    server_failure = std::current_exception();
+  }
+  try {
+    stop_threads();
+  } catch (...) {
+    if (server_failure) {
+      try {
+        std::rethrow_exception(server_failure);
+      } catch (const Interrupted&) {
+        // the thread's stop: its failure says why
+      } catch (const std::exception& error) {
+        spdlog::error("the server failed too: {}", error.what());
+      } catch (...) {
+        spdlog::error("the server failed too (not a std::exception)");
+      }
+    }
+    throw;
+  }
+  if (server_failure) std::rethrow_exception(server_failure);
 }
 
 }  // namespace lorafed

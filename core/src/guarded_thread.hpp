@@ -28,4 +28,14 @@ class GuardedThread {
   std::thread thread_;  // last: starts once the rest is set
 };
 
+// Runs `serve` (a server's rounds) and then `stop_threads`, which stops and
+// joins the GuardedThreads beside it and rethrows the failure of one. A
+// thread that failed asked the server to stop, so its failure is the cause
+// and is what this throws; the server's own failure then is logged unless
+// it was only that stop (Interrupted). Otherwise rethrows what `serve` threw.
+// A thread that fails after `serve` returned is thrown too: what the run
+// wrote is whole, and the exit status still says something failed.
+void serve_beside_threads(const std::function<void()>& serve,
+                          const std::function<void()>& stop_threads);
+
 }  // namespace lorafed

@@ -176,24 +176,6 @@ class EmbeddedBroker {
   std::unique_ptr<GuardedThread> thread_;
 };
 
-// Runs the server (`serve`), then `stop_others` (which stops and joins the
-// threads beside it, rethrowing what ended one of them). A thread that failed
-// stopped the server through the stop flag, so its failure is the cause and
-// is what this throws; otherwise the server's own failure, if it had one.
-nlohmann::json first_failure(const std::function<nlohmann::json()>& serve,
-                             const std::function<void()>& stop_others) {
-  nlohmann::json summary;
-  std::exception_ptr server_failure;
-  try {
-    summary = serve();
-  } catch (...) {
-    server_failure = std::current_exception();
-  }
-  stop_others();
-  if (server_failure) std::rethrow_exception(server_failure);
-  return summary;
-}
-
 // The checkpoint to resume from, or none; the run's output goes to `resume_dir`.
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_dir,
                                           const FederationConfig& config, const ModelSpec& spec) {
@@ -263,13 +245,15 @@ nlohmann::json serve_federation(const FederationConfig& config, const Federation
     spdlog::info("connecting to the broker at {}", config.broker_server_endpoint);
     channel = transport.connect(config.broker_server_endpoint, wire::kServerId);
   }
-  return first_failure(
+  nlohmann::json summary;
+  serve_beside_threads(
       [&] {
-        return orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
+        summary = orchestrate(config, plugins, evaluator, *channel, std::move(checkpoint), stop);
       },
       [&] {
         if (broker) broker->stop();
       });
+  return summary;
 }
 
 // Serves `client_indices` over one connection to [transport] endpoint on a
@@ -390,16 +374,18 @@ nlohmann::json simulate(const FederationConfig& config, const FederationPlugins&
                   RuntimeClock::steady(), &stop.flag());
   GuardedThread host_thread(
       "the client host", [&host] { host.run(); }, [&stop] { stop.request(); });
-  return first_failure(
+  nlohmann::json summary;
+  serve_beside_threads(
       [&] {
-        return orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint),
-                           stop);
+        summary =
+            orchestrate(config, plugins, evaluator, *server_channel, std::move(checkpoint), stop);
       },
       [&] {
         host.request_stop();
         host_thread.join();
         broker.stop();
       });
+  return summary;
 }
 
 nlohmann::json serve(const FederationConfig& config, const FederationPlugins& plugins,
