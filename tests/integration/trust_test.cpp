@@ -272,6 +272,18 @@ TEST_CASE("a FedAvg client of another rank is refused at registration and the fe
   CHECK_FALSE(results.contains("client-2"));
 }
 
+TEST_CASE("a strategy that instructs one client twice stops the run with an error naming both",
+          "[trust]") {
+  const fs::path out = fresh_dir("trust-duplicate-instruction");
+  std::map<std::string, std::string> env = kEnv;
+  env["LORAFED_PLUGIN_PATH"] = LORAFED_MISBEHAVING_PLUGIN_DIR;
+  Process run(command("simulate", out, {"--set", "strategy.name=duplicate"}), out / "run.log", env);
+  require_exit(run, 1, out / "run.log");
+  CHECK_THAT(read_file(out / "run.log"),
+             Catch::Matchers::Contains("strategy 'duplicate' instructed client 'client-") &&
+                 Catch::Matchers::Contains("' twice in round 1"));
+}
+
 TEST_CASE("a SCAFFOLD client that keeps its control variate back fails alone",
           "[trust][scaffold]") {
   const fs::path out = fresh_dir("trust-scaffold");

@@ -355,6 +355,10 @@ nlohmann::json Orchestrator::fit_round(int round) {
       throw Error("strategy '" + config_.strategy_name + "' instructed unknown client '" +
                   instruction.client_id + "'");
     }
+    if (sent.contains(instruction.client_id)) {
+      throw Error("strategy '" + config_.strategy_name + "' instructed client '" +
+                  instruction.client_id + "' twice in round " + std::to_string(round));
+    }
     sent[instruction.client_id] =
         SentFit{instruction.adapter.rank(),
                 instruction.adapter.layers.empty() ? config_.alpha : instruction.adapter.alpha,
