@@ -88,4 +88,11 @@ std::shared_ptr<ModelBackend> FederationPlugins::make_model(const ModelContext& 
   });
 }
 
+void FederationPlugins::reject_unknown_keys_but_model() const {
+  // No key outside a table is one anybody reads: section() refuses it by name.
+  for (const std::string& key : config_.document.keys()) {
+    if (key != "model") config_.document.section(key).reject_unknown_keys();
+  }
+}
+
 }  // namespace lorafed

@@ -27,6 +27,9 @@ class FederationPlugins {
   // Call after the model(s) this process needs were made: rejects keys of
   // the whole configuration that no reader asked for.
   void reject_unknown_keys() const { config_.document.reject_unknown_keys(); }
+  // The same for a process that makes no model (a broker): [model] is left
+  // to the server and the clients, every other table is checked.
+  void reject_unknown_keys_but_model() const;
 
  private:
   const FederationConfig& config_;

@@ -402,6 +402,7 @@ void relay(const FederationConfig& config, const FederationPlugins& plugins) {
   auto transport = plugins.transport();
   require_other_processes(*transport, config, "a broker serves other processes; use \"zmq\"");
   require_independent_processes(*transport, config);
+  plugins.reject_unknown_keys_but_model();
   const StopSignal stop;
   std::unique_ptr<Channel> clients = transport->bind(config.endpoint, Peers::kClients);
   std::unique_ptr<Channel> server = transport->bind(config.broker_server_endpoint, Peers::kServer);

@@ -117,6 +117,21 @@ TEST_CASE("command-line errors exit 2, and --help and --version exit 0", "[confi
   CHECK(outcome.code == expected);
 }
 
+TEST_CASE("a broker refuses a key nobody reads, as the server and clients do", "[config-errors]") {
+  const fs::path out = fresh_dir("config-errors-broker-key");
+  const auto [assignment, named] = GENERATE(table<std::string, std::string>({
+      {"broker.heartbeat_intervall_s=1",
+       "unknown configuration key 'broker.heartbeat_intervall_s'"},
+      {"transprt.name=\"zmq\"", "unknown configuration key 'transprt.name'"},
+      {"heartbeat=1", "'heartbeat'"},
+  }));
+  std::vector<std::string> args = command("broker", out, {"--set", assignment});
+  args.erase(args.begin());  // run_lorafed adds the executable
+  const auto outcome = run_lorafed(args, out / "broker.log", std::chrono::seconds(30));
+  CHECK(outcome.code == 2);  // before: the key was ignored and the broker ran
+  CHECK_THAT(outcome.log, Contains(named));
+}
+
 TEST_CASE("lorafed aggregate names the file and the value it cannot use", "[config-errors]") {
   const fs::path dir = fresh_dir("config-errors-aggregate");
   const std::string good = (dir / "good.safetensors").string();

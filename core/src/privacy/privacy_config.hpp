@@ -22,7 +22,7 @@ struct PrivacyConfig {
   bool adaptive_clipping = false;
   double target_quantile = 0.5;     // γ: the share of updates left unclipped
   double clip_learning_rate = 0.2;  // η_C
-  double count_noise_stddev = 0;    // σ_b; 0: m/20 for m sampled clients
+  double count_noise_stddev = 0;    // σ_b; 0: max(m/20, z) for m sampled clients
   // Seeds the noise and the client sampling; unset: the operating
   // system's randomness, so nobody can regenerate the noise from the
   // configuration. Set it only to reproduce a run.
