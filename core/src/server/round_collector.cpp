@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include "src/idle_threads.hpp"
+
 namespace lorafed {
 
 RoundCollector::RoundCollector(ServerLink& link, ClientRoster& roster,
@@ -21,6 +23,9 @@ RoundCollector::Outcome RoundCollector::run(
   const RuntimeClock& clock = link_.clock();
   Outcome outcome;
   roster_.take_admitted();  // registrations before the instructions need no resend
+  // The clients work now, the server waits: its parallel threads must not
+  // spin on cores the clients may share (idle_threads.hpp).
+  release_idle_parallel_threads();
   const auto sent_at = clock.now();
   std::set<std::string> pending;
   for (const auto& [id, instruction] : instructions) {
