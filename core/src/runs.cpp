@@ -184,6 +184,28 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_di
   return Checkpoint::read(resume_dir / "checkpoint", RunRecorder::identity(config, spec));
 }
 
+// A fresh run in a folder that holds an earlier run: the files the earlier
+// run wrote and this one will write again are removed first, so that none of
+// them passes for this run's should it stop early (its summary would claim
+// its results; `--resume` would continue its checkpoint beside this run's
+// metrics). metrics.jsonl is truncated by MetricsWriter.
+void clear_earlier_run(const std::filesystem::path& output_dir) {
+  bool cleared = false;
+  for (const char* name : {"summary.json", "checkpoint", "peft", "generations.jsonl"}) {
+    std::error_code error;
+    const auto removed = std::filesystem::remove_all(output_dir / name, error);
+    if (error) {
+      throw Error("cannot remove the earlier run's '" + (output_dir / name).string() +
+                  "': " + error.message());
+    }
+    cleared = cleared || removed > 0;
+  }
+  if (cleared) {
+    spdlog::warn("{} held an earlier run: its summary, checkpoint and exports are replaced",
+                 output_dir.string());
+  }
+}
+
 // Runs the orchestrator over `channel`, writing to the configured output
 // folder (fresh) or continuing `checkpoint`'s run there.
 nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugins& plugins,
@@ -194,6 +216,7 @@ nlohmann::json orchestrate(const FederationConfig& config, const FederationPlugi
   // thread's LibTorch set-up runs first: it would reset the count later.
   at::get_num_threads();
   at::set_num_threads(config.server_thread_count());
+  if (!checkpoint) clear_earlier_run(config.output_dir);
   MetricsWriter metrics(config.output_dir, checkpoint ? checkpoint->round : -1);
   write_run_configuration(config, config.output_dir);
   Orchestrator orchestrator(config, plugins.make_strategy(), std::move(evaluator), channel, metrics,

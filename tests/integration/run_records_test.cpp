@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "integration/federation_runs.hpp"
 #include "integration/process.hpp"
 
@@ -20,6 +22,10 @@ int run(std::vector<std::string> argv, const fs::path& log) {
   INFO(read_file(log));
   REQUIRE(code);
   return *code;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
 }
 
 }  // namespace
@@ -71,4 +77,31 @@ TEST_CASE("a run records its resolved configuration, reruns from it, and refuses
   REQUIRE(run(more, out / "more.log") == 0);
   CHECK(read_summary(out)["rounds"] == 3);
   CHECK_THAT(read_file(out / "resolved-config.toml"), Contains("rounds = 3"));
+}
+
+TEST_CASE("a fresh run in an earlier run's folder replaces its summary, checkpoint and exports",
+          "[records]") {
+  const fs::path out = fresh_dir("records-earlier-run");
+  // What an earlier run left (a crash would leave its summary and checkpoint
+  // beside this run's metrics), and a file of the user's own.
+  fs::create_directories(out / "checkpoint");
+  fs::create_directories(out / "peft" / "global");
+  write_file(out / "summary.json", R"({"final_accuracy": 0.99})");
+  write_file(out / "checkpoint" / "checkpoint.json", "{}");
+  write_file(out / "peft" / "global" / "earlier.safetensors", "x");
+  write_file(out / "generations.jsonl", "{}\n");
+  write_file(out / "notes.txt", "mine");
+
+  // Checkpoints off: nothing of this run's would replace the earlier one's.
+  REQUIRE(run(command("simulate", out,
+                      {"--set", "federation.rounds=1", "--set", "transport.name=inproc", "--set",
+                       "checkpoint.enabled=false"}),
+              out / "fresh.log") == 0);
+  CHECK_THAT(read_file(out / "fresh.log"), Contains("held an earlier run"));
+  CHECK_FALSE(fs::exists(out / "checkpoint"));
+  CHECK_FALSE(fs::exists(out / "generations.jsonl"));  // mlp writes none
+  CHECK_FALSE(fs::exists(out / "peft" / "global" / "earlier.safetensors"));
+  CHECK(fs::exists(out / "peft" / "global" / "adapter_model.safetensors"));
+  CHECK(read_summary(out).contains("settings"));
+  CHECK(read_file(out / "notes.txt") == "mine");
 }
