@@ -35,16 +35,51 @@ void write_text(const fs::path& path, const std::string& text) {
   write_file_atomically(path, [&text](std::ostream& out) { out << text; });
 }
 
-// A finished run of exactly this configuration, if the directory holds one.
-std::optional<nlohmann::json> finished_run(const fs::path& directory, const std::string& config) {
-  if (read_text(directory / "config.toml") != config) return std::nullopt;
+// A point's configuration without its comment header, which names the sweep
+// file: a renamed or moved sweep file states the same runs.
+std::string configuration_body(const std::string& config_toml) {
+  std::istringstream lines(config_toml);
+  std::string body;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("#")) body += line + '\n';
+  }
+  return body;
+}
+
+// What a point's directory holds before the sweep runs it.
+enum class PointState {
+  kNew,       // nothing of a run, or a configuration nothing was run with
+  kFinished,  // a finished run of this configuration: not run again
+  kCutShort,  // a run of this configuration that stopped: resumed from its checkpoint
+  kForeign,   // results of another configuration: the sweep refuses to start
+};
+
+struct PointDirectory {
+  PointState state = PointState::kNew;
+  std::optional<nlohmann::json> summary;  // kFinished
+};
+
+std::optional<nlohmann::json> read_summary(const fs::path& directory) {
   const auto summary = read_text(directory / "summary.json");
   if (!summary) return std::nullopt;
   try {
     return nlohmann::json::parse(*summary);
   } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
+    return std::nullopt;  // cut off mid-write by hand or by a full disk: not finished
   }
+}
+
+PointDirectory examine(const fs::path& directory, const std::string& config_toml) {
+  const auto written = read_text(directory / "config.toml");
+  const bool has_results =
+      fs::exists(directory / "summary.json") || fs::exists(directory / "metrics.jsonl");
+  if (!written) return {};
+  if (configuration_body(*written) != configuration_body(config_toml)) {
+    return {has_results ? PointState::kForeign : PointState::kNew, std::nullopt};
+  }
+  if (auto summary = read_summary(directory)) return {PointState::kFinished, std::move(summary)};
+  if (fs::exists(directory / "checkpoint" / "checkpoint.json")) return {PointState::kCutShort, {}};
+  return {};
 }
 
 nlohmann::json describe(const SweepPlan& plan, const fs::path& config,
@@ -99,20 +134,33 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
     return 0;
   }
 
+  // A folder that holds results of another configuration is never written
+  // over: the sweep stops before anything runs or is removed.
+  std::vector<PointDirectory> found;
+  std::vector<std::string> foreign;
+  for (const SweepPoint& point : plan.points) {
+    found.push_back(examine(plan.output_dir / point.name, point.config_toml));
+    if (found.back().state == PointState::kForeign) foreign.push_back(point.name);
+  }
+  if (!foreign.empty()) {
+    std::string named;
+    for (std::size_t i = 0; i < foreign.size() && i < 3; ++i) named += (i ? ", " : "") + foreign[i];
+    if (foreign.size() > 3) named += " and " + std::to_string(foreign.size() - 3) + " more";
+    throw ConfigError(
+        std::to_string(foreign.size()) + " point folder(s) under " + plan.output_dir.string() +
+        " hold results of another configuration (their config.toml differs): " + named +
+        "; move or remove them, or give the sweep another --out");
+  }
+
   fs::create_directories(plan.output_dir);
   std::vector<std::optional<nlohmann::json>> summaries;
   for (std::size_t i = 0; i < plan.points.size(); ++i) {
     const SweepPoint& point = plan.points[i];
     const fs::path directory = plan.output_dir / point.name;
-    summaries.push_back(finished_run(directory, point.config_toml));
+    summaries.push_back(found[i].summary);
     fs::create_directories(directory);
-    if (!summaries.back()) {
-      // A summary of another configuration, or beside a run cut short, is not
-      // this point's: were it kept, a rerun stopped in its turn would pass
-      // for finished next time.
-      fs::remove(directory / "summary.json");
+    if (found[i].state == PointState::kNew)
       write_text(directory / "config.toml", point.config_toml);
-    }
     configs[i] = FederationConfig::load(directory / "config.toml");
   }
 
@@ -124,12 +172,14 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
       spdlog::info("sweep {}/{}: {} already done", i + 1, plan.points.size(), point.name);
       continue;
     }
-    spdlog::info("sweep {}/{}: {}", i + 1, plan.points.size(), point.name);
-    configure_logging(options.log_level.empty() ? configs[i].log_level : options.log_level);
     const fs::path directory = plan.output_dir / point.name;
+    const bool resume = found[i].state == PointState::kCutShort;
+    spdlog::info("sweep {}/{}: {}{}", i + 1, plan.points.size(), point.name,
+                 resume ? ", resumed from its checkpoint" : "");
+    configure_logging(options.log_level.empty() ? configs[i].log_level : options.log_level);
     fs::remove(directory / "error.txt");
     try {
-      summaries[i] = run_simulation(configs[i], registry);
+      summaries[i] = run_simulation(configs[i], registry, resume ? directory : fs::path());
     } catch (const Interrupted& error) {
       // SIGINT or SIGTERM stops the sweep, not only this point: what
       // finished is kept, and the same command continues from here.

@@ -20,8 +20,11 @@ struct SweepOptions {
 // grid with `lorafed simulate`'s machinery, one run directory per point, and
 // writes the combined tables (docs/outputs.md §Sweeps). A point whose
 // directory already holds a summary.json for the same config.toml is not run
-// again, so an interrupted sweep continues where it stopped. Returns 0 when
-// every point succeeded, 1 when some failed (the others are still tabulated).
+// again, and one that stopped is resumed from its checkpoint, so an
+// interrupted sweep continues where it stopped; a directory holding results
+// of another configuration stops the sweep before anything runs (ConfigError).
+// Returns 0 when every point succeeded, 1 when some failed (the others are
+// still tabulated).
 int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostream& out);
 
 }  // namespace lorafed::cli

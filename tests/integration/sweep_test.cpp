@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <map>
@@ -182,13 +183,35 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   REQUIRE(picked.wait(std::chrono::seconds(120)) == 0);
   CHECK(read_file(work / "picked" / "report.md").find("| fedhl | 2 |") != std::string::npos);
 
-  // Run again: every point is already done, nothing is rerun.
+  // Run again from a renamed copy of the sweep file (the points' config.toml
+  // name the file in a comment): every point is already done, nothing is rerun.
   const auto before = fs::last_write_time(out / "fedhl-seed1" / "summary.json");
-  Process again({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string()}, work / "again.log");
+  const fs::path renamed = work / "renamed-sweep.toml";
+  fs::copy_file(config, renamed);
+  Process again({LORAFED_EXECUTABLE, "sweep", renamed.string(), "--out", out.string()},
+                work / "again.log");
   REQUIRE(again.wait(std::chrono::seconds(120)) == 0);
   const std::string log = read_file(work / "again.log");
   CHECK(log.find("6/6: flora-seed2 already done") != std::string::npos);
   CHECK(fs::last_write_time(out / "fedhl-seed1" / "summary.json") == before);
+
+  // Another configuration into the same folder: refused before anything runs,
+  // naming the folders; the finished runs stay as they were.
+  const auto metrics_before = read_file(out / "fedavg-seed1" / "metrics.jsonl");
+  Process changed({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--set",
+                   "train.learning_rate=0.02"},
+                  work / "changed.log");
+  CHECK(changed.wait(std::chrono::seconds(120)) == 2);
+  const std::string refused = read_file(work / "changed.log");
+  INFO(refused);
+  CHECK_THAT(refused, Catch::Matchers::Contains(
+                          "6 point folder(s) under " + out.string() +
+                          " hold results of another configuration (their config.toml differs): "
+                          "fedavg-seed1, fedavg-seed2, fedhl-seed1 and 3 more"));
+  CHECK(fs::last_write_time(out / "fedhl-seed1" / "summary.json") == before);
+  CHECK(read_file(out / "fedavg-seed1" / "metrics.jsonl") == metrics_before);
+  CHECK(read_file(out / "fedavg-seed1" / "config.toml").find("learning_rate = 0.01") !=
+        std::string::npos);
 }
 
 TEST_CASE("a configuration without a [sweep] table is refused before anything runs", "[sweep]") {
@@ -248,25 +271,53 @@ TEST_CASE("SIGTERM stops the whole sweep, and the same command continues it", "[
   const fs::path work = fresh_dir("sweep-stopped");
   const fs::path out = work / "sweep";
   const std::string config = std::string(LORAFED_TEST_CONFIG_DIR) + "/tiny-sweep.toml";
-  // A summary of some earlier configuration: not this point's, so it goes.
+  // The configuration of some earlier sweep, with nothing run: this point's replaces it.
   fs::create_directories(out / "fedavg-seed1");
   std::ofstream(out / "fedavg-seed1" / "config.toml") << "# another configuration\n";
-  std::ofstream(out / "fedavg-seed1" / "summary.json") << "{}\n";
-  Process sweep({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--set",
-                 "federation.rounds=500"},
-                work / "sweep.log");
-  REQUIRE(wait_until(
-      [&] {
-        return has_metrics_line(out / "fedavg-seed1",
-                                [](const json& line) { return line["type"] == "round"; });
-      },
-      std::chrono::seconds(120)));
-  ::kill(sweep.pid(), SIGTERM);
-  const auto code = sweep.wait(std::chrono::seconds(60));
-  const std::string log = read_file(work / "sweep.log");
-  INFO(log);
-  REQUIRE(code == 130);
-  CHECK_THAT(log, Catch::Matchers::Contains("sweep stopped in point fedavg-seed1 (1/6)"));
-  CHECK_FALSE(fs::exists(out / "fedavg-seed1" / "summary.json"));
-  CHECK_FALSE(fs::exists(out / "fedavg-seed2" / "metrics.jsonl"));  // the next point never began
+  const std::vector<std::string> argv = {
+      LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--set", "federation.rounds=500"};
+  // Runs the sweep until metrics.jsonl of its first point holds round
+  // `round`, then stops it with SIGTERM.
+  const auto stop_at_round = [&](int round, const std::string& log_name) {
+    Process sweep(argv, work / log_name);
+    REQUIRE(wait_until(
+        [&] {
+          return has_metrics_line(out / "fedavg-seed1", [round](const json& line) {
+            return line["type"] == "round" && line["round"] == round;
+          });
+        },
+        std::chrono::seconds(120)));
+    ::kill(sweep.pid(), SIGTERM);
+    const auto code = sweep.wait(std::chrono::seconds(60));
+    const std::string log = read_file(work / log_name);
+    INFO(log);
+    REQUIRE(code == 130);
+    CHECK_THAT(log, Catch::Matchers::Contains("sweep stopped in point fedavg-seed1 (1/6)"));
+    CHECK_FALSE(fs::exists(out / "fedavg-seed1" / "summary.json"));
+    CHECK_FALSE(fs::exists(out / "fedavg-seed2" / "metrics.jsonl"));  // the next point never began
+    return log;
+  };
+  stop_at_round(1, "sweep.log");
+  // Round 1's record, timings and all: a run started again would measure it anew.
+  std::string first_round;
+  int last_round = 0;
+  for (const json& line : lorafed::test::read_metrics(out / "fedavg-seed1")) {
+    if (line["type"] != "round") continue;
+    if (line["round"] == 1) first_round = line.dump();
+    last_round = std::max(last_round, line["round"].get<int>());
+  }
+  REQUIRE_FALSE(first_round.empty());
+
+  // The same command resumes the point from its checkpoint: round 1's record
+  // is kept as it was, and the rounds go on from there, each recorded once.
+  const std::string resumed = stop_at_round(last_round + 2, "resumed.log");
+  CHECK_THAT(resumed, Catch::Matchers::Contains("fedavg-seed1, resumed from its checkpoint"));
+  std::vector<int> rounds;
+  for (const json& line : lorafed::test::read_metrics(out / "fedavg-seed1")) {
+    if (line["type"] != "round") continue;
+    rounds.push_back(line["round"].get<int>());
+    if (rounds.back() == 1) CHECK(line.dump() == first_round);
+  }
+  REQUIRE(rounds.size() >= static_cast<std::size_t>(last_round + 3));
+  for (std::size_t i = 0; i < rounds.size(); ++i) CHECK(rounds[i] == static_cast<int>(i));
 }
