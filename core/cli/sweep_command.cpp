@@ -127,12 +127,6 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
     throw;
   }
   fs::remove_all(check_dir);
-  if (options.dry_run) {
-    for (const SweepPoint& point : plan.points)
-      out << (plan.output_dir / point.name).string() << "\n";
-    out << plan.points.size() << " runs, each checked\n";
-    return 0;
-  }
 
   // A folder that holds results of another configuration is never written
   // over: the sweep stops before anything runs or is removed.
@@ -150,6 +144,17 @@ int sweep(const SweepOptions& options, const PluginRegistry& registry, std::ostr
         std::to_string(foreign.size()) + " point folder(s) under " + plan.output_dir.string() +
         " hold results of another configuration (their config.toml differs): " + named +
         "; move or remove them, or give the sweep another --out");
+  }
+
+  if (options.dry_run) {
+    for (std::size_t i = 0; i < plan.points.size(); ++i) {
+      out << (plan.output_dir / plan.points[i].name).string();
+      if (found[i].state == PointState::kFinished) out << " (done)";
+      if (found[i].state == PointState::kCutShort) out << " (resumes from its checkpoint)";
+      out << "\n";
+    }
+    out << plan.points.size() << " runs, each checked\n";
+    return 0;
   }
 
   fs::create_directories(plan.output_dir);

@@ -194,6 +194,11 @@ TEST_CASE("a sweep runs every point and tabulates what the runs measured", "[swe
   const std::string log = read_file(work / "again.log");
   CHECK(log.find("6/6: flora-seed2 already done") != std::string::npos);
   CHECK(fs::last_write_time(out / "fedhl-seed1" / "summary.json") == before);
+  Process dry({LORAFED_EXECUTABLE, "sweep", renamed.string(), "--out", out.string(), "--dry-run"},
+              work / "dry.log");
+  REQUIRE(dry.wait(std::chrono::seconds(120)) == 0);
+  CHECK_THAT(read_file(work / "dry.log"),
+             Catch::Matchers::Contains((out / "flora-seed2").string() + " (done)"));
 
   // Another configuration into the same folder: refused before anything runs,
   // naming the folders; the finished runs stay as they were.
@@ -307,6 +312,14 @@ TEST_CASE("SIGTERM stops the whole sweep, and the same command continues it", "[
     last_round = std::max(last_round, line["round"].get<int>());
   }
   REQUIRE_FALSE(first_round.empty());
+  Process dry({LORAFED_EXECUTABLE, "sweep", config, "--out", out.string(), "--set",
+               "federation.rounds=500", "--dry-run"},
+              work / "dry.log");
+  REQUIRE(dry.wait(std::chrono::seconds(120)) == 0);
+  CHECK_THAT(read_file(work / "dry.log"),
+             Catch::Matchers::Contains((out / "fedavg-seed1").string() +
+                                       " (resumes from its checkpoint)\n" +
+                                       (out / "fedavg-seed2").string() + "\n"));
 
   // The same command resumes the point from its checkpoint: round 1's record
   // is kept as it was, and the rounds go on from there, each recorded once.
