@@ -184,12 +184,15 @@ std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& resume_di
   return Checkpoint::read(resume_dir / "checkpoint", RunRecorder::identity(config, spec));
 }
 
-// A fresh run in a folder that holds an earlier run: the files the earlier
-// run wrote and this one will write again are removed first, so that none of
-// them passes for this run's should it stop early (its summary would claim
-// its results; `--resume` would continue its checkpoint beside this run's
-// metrics). metrics.jsonl is truncated by MetricsWriter.
+// A fresh run in a folder that holds an earlier run (its resolved-config.toml,
+// which every run writes first, says so): the files the earlier run wrote and
+// this one will write again are removed first, so that none of them passes
+// for this run's should it stop early (its summary would claim its results;
+// `--resume` would continue its checkpoint beside this run's metrics).
+// metrics.jsonl is truncated by MetricsWriter. A folder no run wrote to is
+// left alone: `--out .` must not take a user's own `checkpoint/`.
 void clear_earlier_run(const std::filesystem::path& output_dir) {
+  if (!std::filesystem::exists(output_dir / "resolved-config.toml")) return;
   bool cleared = false;
   for (const char* name : {"summary.json", "checkpoint", "peft", "generations.jsonl"}) {
     std::error_code error;

@@ -84,6 +84,7 @@ TEST_CASE("a fresh run in an earlier run's folder replaces its summary, checkpoi
   const fs::path out = fresh_dir("records-earlier-run");
   // What an earlier run left (a crash would leave its summary and checkpoint
   // beside this run's metrics), and a file of the user's own.
+  write_file(out / "resolved-config.toml", "# an earlier run's\n");
   fs::create_directories(out / "checkpoint");
   fs::create_directories(out / "peft" / "global");
   write_file(out / "summary.json", R"({"final_accuracy": 0.99})");
@@ -104,4 +105,15 @@ TEST_CASE("a fresh run in an earlier run's folder replaces its summary, checkpoi
   CHECK(fs::exists(out / "peft" / "global" / "adapter_model.safetensors"));
   CHECK(read_summary(out).contains("settings"));
   CHECK(read_file(out / "notes.txt") == "mine");
+
+  // A folder no run wrote to: a `checkpoint/` there is the user's, and stays.
+  const fs::path own = fresh_dir("records-own-folder");
+  fs::create_directories(own / "checkpoint");
+  write_file(own / "checkpoint" / "model.pt", "mine");
+  REQUIRE(run(command("simulate", own,
+                      {"--set", "federation.rounds=1", "--set", "transport.name=inproc", "--set",
+                       "checkpoint.enabled=false"}),
+              own / "fresh.log") == 0);
+  CHECK_THAT(read_file(own / "fresh.log"), !Contains("held an earlier run"));
+  CHECK(read_file(own / "checkpoint" / "model.pt") == "mine");
 }
