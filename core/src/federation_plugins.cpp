@@ -1,6 +1,7 @@
 #include "src/federation_plugins.hpp"
 
 #include <ATen/ATen.h>
+#include <toml++/toml.h>
 
 #include "lorafed/error.hpp"
 #include "src/attributed_transport.hpp"
@@ -89,10 +90,21 @@ std::shared_ptr<ModelBackend> FederationPlugins::make_model(const ModelContext& 
 }
 
 void FederationPlugins::reject_unknown_keys_but_model() const {
-  // No key outside a table is one anybody reads: section() refuses it by name.
-  for (const std::string& key : config_.document.keys()) {
-    if (key != "model") config_.document.section(key).reject_unknown_keys();
+  // [model] and everything in it count as read; every other key is judged
+  // as the server judges it, with the same message (a top-level scalar too).
+  const toml::table document = toml::parse(config_.document.to_toml());
+  if (const toml::table* model = document["model"].as_table()) {
+    config_.document.mark_read("model");
+    auto mark = [this](auto&& self, const toml::table& table, const std::string& path) -> void {
+      for (const auto& [key, node] : table) {
+        const std::string full = path + "." + std::string(key.str());
+        config_.document.mark_read(full);
+        if (const toml::table* sub = node.as_table()) self(self, *sub, full);
+      }
+    };
+    mark(mark, *model, "model");
   }
+  config_.document.reject_unknown_keys();
 }
 
 }  // namespace lorafed

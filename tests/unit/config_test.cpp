@@ -280,3 +280,19 @@ TEST_CASE("a key set with --set is reported as coming from --set, not from the f
                     Contains("unknown configuration key 'train.learnig_rate' in --set") &&
                         !Contains("examples/x.toml"));
 }
+
+TEST_CASE("a table nobody reads is reported as coming from --set when its keys did", "[config]") {
+  auto config = ConfigTable::parse_string("[train]\nlearning_rate = 0.1\n", "examples/x.toml");
+  config.set_from_text("transprt.name", "\"zmq\"");
+  config.set_from_text("transprt-x.name", "\"zmq\"");  // sorts between 'transprt' and its keys
+  config.section("train").get<double>("learning_rate", 0.0);
+  CHECK_THROWS_WITH(config.reject_unknown_keys(),
+                    Contains("unknown configuration keys 'transprt', 'transprt-x' in --set") &&
+                        !Contains("examples/x.toml"));
+  // One from the file, one from --set: each said where it came from.
+  auto mixed = ConfigTable::parse_string("[transprt]\nname = \"zmq\"\n", "examples/x.toml");
+  mixed.set_from_text("strategy_x.name", "\"fedavg\"");
+  CHECK_THROWS_WITH(mixed.reject_unknown_keys(),
+                    Contains("unknown configuration key 'transprt' in examples/x.toml; "
+                             "unknown key 'strategy_x' in --set"));
+}

@@ -249,8 +249,14 @@ void ConfigTable::reject_unknown_keys() const {
   if (unknown.empty()) return;
   // Said where each came from: the file, or a --set on the command line.
   std::vector<std::string> in_file, in_set;
+  // A table nobody read is in --set when a key in it is.
+  const auto set_on_command_line = [this](const std::string& key) {
+    if (impl_->overridden.contains(key)) return true;
+    const auto inside = impl_->overridden.lower_bound(key + ".");
+    return inside != impl_->overridden.end() && inside->starts_with(key + ".");
+  };
   for (const std::string& key : unknown) {
-    (impl_->overridden.contains(key) ? in_set : in_file).push_back(key);
+    (set_on_command_line(key) ? in_set : in_file).push_back(key);
   }
   std::string message;
   for (const auto& [keys, where] :
