@@ -309,8 +309,9 @@ ClientOutcome host_clients(const FederationConfig& config, const FederationPlugi
     spdlog::info("{} clients ({}) on {} threads connecting to {}", clients.size(), name, threads,
                  config.endpoint);
   }
-  ClientHost host(std::move(clients), *channel, host_options(config, threads),
-                  RuntimeClock::steady(), &stop.flag());
+  ClientHost::Options options = host_options(config, threads);
+  options.announce_leaving = true;
+  ClientHost host(std::move(clients), *channel, options, RuntimeClock::steady(), &stop.flag());
   if (host.run()) return ClientOutcome::kShutdown;
   if (stop.requested()) {
     spdlog::info("{}: stopped by {}", name, stop.name());

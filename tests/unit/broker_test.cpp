@@ -126,6 +126,44 @@ TEST_CASE("broker: no client can report another lost", "[broker]") {
   CHECK(rig.server.take_sent().empty());
 }
 
+TEST_CASE("broker: a client that leaves is reported lost at once, in its own name only",
+          "[broker]") {
+  BrokerRig rig;
+  rig.server_says_hello();
+  rig.register_client("client-0", "key-0");
+  rig.register_client("client-1", "key-1");
+  rig.server.take_sent();
+  const wire::ErrorBody leaving{wire::ErrorCode::kLeaving, "the client stopped"};
+  // client-1's key cannot say client-0 leaves.
+  rig.clients.push(from_client("client-0", leaving), "conn-client-1", "key-1");
+  rig.drain();
+  CHECK(rig.server.take_sent().empty());
+  // client-0 leaves: the server hears it lost now, not heartbeat_timeout later.
+  rig.clients.push(from_client("client-0", leaving), "conn-client-0", "key-0");
+  rig.drain();
+  const auto notices = of_kind(rig.server.take_sent(), wire::BodyKind::kError);
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0].sender == "client-0");
+  CHECK(std::get<wire::ErrorBody>(notices[0].body).code == wire::ErrorCode::kDisconnected);
+  CHECK(std::get<wire::ErrorBody>(notices[0].body).text == "the client stopped");
+  // Said twice, or followed by silence: reported once.
+  rig.clients.push(from_client("client-0", leaving), "conn-client-0", "key-0");
+  rig.drain();
+  for (int second = 0; second < 7; ++second) {
+    rig.clock.advance(1s);
+    rig.clients.push(from_client("client-1", wire::HeartbeatBody{}), "conn-client-1", "key-1");
+    rig.broker.poll(0ms);
+  }
+  CHECK(of_kind(rig.server.take_sent(), wire::BodyKind::kError).empty());
+  // Back again, it registers as after any loss.
+  rig.clients.take_sent();
+  rig.clients.push(from_client("client-0", wire::HeartbeatBody{}), "conn-client-0", "key-0");
+  rig.drain();
+  const auto answers = of_kind(rig.clients.take_sent(), wire::BodyKind::kError);
+  REQUIRE(answers.size() == 1);
+  CHECK(std::get<wire::ErrorBody>(answers[0].body).code == wire::ErrorCode::kNotRegistered);
+}
+
 TEST_CASE("broker: liveness is its own judgement", "[broker]") {
   BrokerRig rig;
   rig.server_says_hello();

@@ -189,10 +189,34 @@ TEST_CASE("client host: a refusal or the stop flag ends the run", "[client_host]
           if (rig.clock.now() - ManualClock().now() > 2s) stop = true;  // SIGINT after 2 s
           return std::nullopt;
         });
-    ClientHost host(rig.clients(), channel, options(), rig.clock, &stop);
+    const bool announce = GENERATE(false, true);
+    ClientHost::Options told = options();
+    told.announce_leaving = announce;
+    ClientHost host(rig.clients(), channel, told, rig.clock, &stop);
     CHECK_FALSE(host.run());
     CHECK_FALSE(host.all_refused());
     CHECK(rig.clock.now() - ManualClock().now() < 3s);
+    // A client process says it leaves, so the server fails it at once; a
+    // simulation's host (announce_leaving off) stops with its server.
+    CHECK(count(channel.sent, wire::BodyKind::kError) == (announce ? 1 : 0));
+    if (announce) {
+      const wire::Envelope& last = channel.sent.back();
+      CHECK(last.sender == "client-0");
+      CHECK(std::get<wire::ErrorBody>(last.body).code == wire::ErrorCode::kLeaving);
+    }
+  }
+  SECTION("shut down by the server: nobody to tell") {
+    ScriptedChannel channel(
+        rig.clock, [&](const std::vector<wire::Envelope>& sent) -> std::optional<wire::Envelope> {
+          if (sent.size() == 1) return to_client("client-0", wire::ShutdownBody{"over"});
+          return std::nullopt;
+        });
+    ClientHost::Options told = options();
+    told.announce_leaving = true;
+    std::atomic<bool> stop{false};
+    ClientHost host(rig.clients(), channel, told, rig.clock, &stop);
+    CHECK(host.run());
+    CHECK(count(channel.sent, wire::BodyKind::kError) == 0);
   }
 }
 

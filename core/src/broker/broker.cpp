@@ -161,6 +161,15 @@ void Broker::from_client(Message message, TimePoint now) {
     return;
   }
 
+  if (header.kind == BodyKind::kError && header.error_code == wire::ErrorCode::kLeaving) {
+    // It stops (SIGINT, SIGTERM): the server fails it now, not after heartbeat_timeout_s.
+    if (route->alive) {
+      spdlog::info("broker: {} left (it stopped)", id);
+      report_lost(id, *route, "the client stopped");
+    }
+    return;
+  }
+
   const bool was_alive = route->alive;
   route->peer = message.peer;
   route->last_heard = now;
@@ -267,25 +276,24 @@ void Broker::tick(TimePoint now) {
       last_heard = std::max(last_heard, connection->second);
     }
     if (now - last_heard > options_.heartbeat_timeout) {
-      route.alive = false;
-      route.registration.reset();  // it registers again when it comes back
       spdlog::warn("broker: {} lost: nothing heard for {:g}s (heartbeat_timeout_s)", id,
                    seconds(options_.heartbeat_timeout));
-      if (server_peer_) {
-        to_server(
-            wire::encode(wire::Envelope{0,
-                                        id,
-                                        wire::kServerId,
-                                        wire::ErrorBody{wire::ErrorCode::kDisconnected,
-                                                        "no heartbeat within heartbeat_timeout_s"},
-                                        {}}));
-      }
+      report_lost(id, route, "no heartbeat within heartbeat_timeout_s");
       continue;
     }
     if (live_peers.insert(route.peer).second) {
       to_client(route.peer,
                 wire::encode(wire::Envelope{0, wire::kServerId, id, wire::HeartbeatBody{}, {}}));
     }
+  }
+}
+
+void Broker::report_lost(const std::string& id, Route& route, const std::string& why) {
+  route.alive = false;
+  route.registration.reset();  // it registers again when it comes back
+  if (server_peer_) {
+    to_server(wire::encode(wire::Envelope{
+        0, id, wire::kServerId, wire::ErrorBody{wire::ErrorCode::kDisconnected, why}, {}}));
   }
 }
 

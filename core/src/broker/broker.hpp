@@ -39,7 +39,8 @@ struct BrokerOptions {
 // - Routes by client id: a client's route is the connection it was last
 //   heard on, so a client that reconnects or restarts is found again.
 // - Liveness: any message from a client counts as a heartbeat. A client
-//   silent past heartbeat_timeout is reported to the server as an
+//   silent past heartbeat_timeout, or one that says it is leaving
+//   (Error(Leaving), sent as it stops), is reported to the server as an
 //   Error(Disconnected) in its name. Every heartbeat_interval each client
 //   connection gets a Heartbeat, so clients notice a lost broker.
 // - One server: the first connection heard on `server` is the server; a
@@ -85,6 +86,8 @@ class Broker {
   void from_client(Message message, TimePoint now);
   void from_server(Message message, TimePoint now);
   void tick(TimePoint now);
+  // Marks a live client lost and tells the server, Error(Disconnected) with `why`.
+  void report_lost(const std::string& id, Route& route, const std::string& why);
   // A route for a new id, or nullptr when all max_routes are taken by live ids.
   Route* new_route(const std::string& id, const std::string& key);
   bool server_connected(TimePoint now) const;

@@ -134,6 +134,15 @@ bool ClientHost::run() {
     }
   }
   flush_outbox();
+  if (options_.announce_leaving && !shutdown_ && stop_ != nullptr && stop_->load()) {
+    for (const auto& [id, client] : clients_) {
+      send(wire::Envelope{0,
+                          id,
+                          wire::kServerId,
+                          wire::ErrorBody{wire::ErrorCode::kLeaving, "the client stopped"},
+                          {}});
+    }
+  }
   return shutdown_;
 }
 

@@ -40,6 +40,10 @@ class ClientHost {
     std::chrono::milliseconds reconnect_backoff_max{10'000};
     // Nothing heard for this long (and nothing in training): give up.
     std::chrono::milliseconds server_silence_timeout{600'000};
+    // Stopped by `stop` (SIGINT, SIGTERM), each client tells the broker it
+    // leaves (Error(Leaving)), so the server fails it at once. A simulation's
+    // host stops with its server and has nobody to tell.
+    bool announce_leaving = false;
   };
 
   // `stop`, when given, ends run() soon once set (SIGINT, SIGTERM).

@@ -37,7 +37,7 @@ static_assert(same_place<ErrorBody, fb::Body::Error>());
 static_assert(static_cast<std::size_t>(fb::Body::MAX) == std::variant_size_v<Body>,
               "lorafed.fbs has a body the C++ side does not know");
 static_assert(static_cast<std::uint16_t>(fb::ErrorCode::MAX) ==
-                  static_cast<std::uint16_t>(ErrorCode::kRefused),
+                  static_cast<std::uint16_t>(ErrorCode::kLeaving),
               "lorafed.fbs and messages.hpp disagree on the error codes");
 static_assert(static_cast<std::size_t>(fb::ValueKind::MAX) + 1 == std::variant_size_v<ConfigValue>,
               "lorafed.fbs and ConfigValue disagree on the value kinds");

@@ -54,6 +54,7 @@ enum class ErrorCode : std::uint16_t {
   kNotRegistered = 7,
   kDisconnected = 8,
   kRefused = 9,
+  kLeaving = 10,
 };
 struct ErrorBody {
   ErrorCode code = ErrorCode::kUnknown;
