@@ -16,7 +16,7 @@ fs::path out_dir(const std::string& name) {
 }
 
 // A strong label skew, so that a client's own model and the global one differ.
-json simulate(const std::string& name, std::vector<std::string> extra) {
+json simulate_skewed(const std::string& name, std::vector<std::string> extra) {
   const fs::path out = fresh_dir(out_dir(name).filename().string());
   Process run(
       command(
@@ -49,12 +49,12 @@ TEST_CASE(
     "fedprox with mu = 0 is fedavg, and ditto's global model is fedavg's while its personal "
     "models do better on their own clients",
     "[federation][fedprox][ditto]") {
-  const json fedavg = simulate("fedavg", {"--set", "strategy.evaluate_clients=true"});
+  const json fedavg = simulate_skewed("fedavg", {"--set", "strategy.evaluate_clients=true"});
   const json prox0 =
-      simulate("fedprox-0", {"--set", "strategy.name=fedprox", "--set", "strategy.mu=0.0", "--set",
-                             "strategy.evaluate_clients=true"});
+      simulate_skewed("fedprox-0", {"--set", "strategy.name=fedprox", "--set", "strategy.mu=0.0",
+                                    "--set", "strategy.evaluate_clients=true"});
   const json ditto =
-      simulate("ditto", {"--set", "strategy.name=ditto", "--set", "strategy.lambda=0.1"});
+      simulate_skewed("ditto", {"--set", "strategy.name=ditto", "--set", "strategy.lambda=0.1"});
   INFO("fedavg " << fedavg.dump(2) << "\nditto " << ditto.dump(2));
 
   CHECK(prox0["final_accuracy"] == fedavg["final_accuracy"]);
@@ -75,8 +75,8 @@ TEST_CASE(
 
 TEST_CASE("scaffold runs a federation, control variates going both ways",
           "[federation][scaffold]") {
-  const json fedavg = simulate("fedavg-plain", {});
-  const json scaffold = simulate("scaffold", {"--set", "strategy.name=scaffold"});
+  const json fedavg = simulate_skewed("fedavg-plain", {});
+  const json scaffold = simulate_skewed("scaffold", {"--set", "strategy.name=scaffold"});
   INFO(scaffold.dump(2));
   CHECK(scaffold["client_failures"] == 0);
   CHECK(scaffold["final_accuracy"].get<double>() > scaffold["base_accuracy"].get<double>() + 0.1);
@@ -101,15 +101,15 @@ TEST_CASE(
   // state_memory_mb = 0: every client's state goes to disk between rounds.
   const std::vector<std::string> on_demand = {"--set", "client.models=on_demand", "--set",
                                               "client.state_memory_mb=0"};
-  const json ditto = simulate("ditto-resident", {"--set", "strategy.name=ditto"});
+  const json ditto = simulate_skewed("ditto-resident", {"--set", "strategy.name=ditto"});
   const json ditto_spilled =
-      simulate("ditto-spilled", join({"--set", "strategy.name=ditto"}, on_demand));
+      simulate_skewed("ditto-spilled", join({"--set", "strategy.name=ditto"}, on_demand));
   CHECK(ditto_spilled["final_federated_accuracy"] == ditto["final_federated_accuracy"]);
   CHECK(ditto_spilled["final_federated_loss"] == ditto["final_federated_loss"]);
 
-  const json scaffold = simulate("scaffold-resident", {"--set", "strategy.name=scaffold"});
+  const json scaffold = simulate_skewed("scaffold-resident", {"--set", "strategy.name=scaffold"});
   const json scaffold_spilled =
-      simulate("scaffold-spilled", join({"--set", "strategy.name=scaffold"}, on_demand));
+      simulate_skewed("scaffold-spilled", join({"--set", "strategy.name=scaffold"}, on_demand));
   CHECK(scaffold_spilled["final_accuracy"] == scaffold["final_accuracy"]);
   CHECK(scaffold_spilled["final_loss"] == scaffold["final_loss"]);
 }

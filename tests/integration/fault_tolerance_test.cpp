@@ -43,12 +43,6 @@ std::vector<std::unique_ptr<Process>> start_clients(const fs::path& out, int cou
   return clients;
 }
 
-int checkpointed_round(const fs::path& out) {
-  const fs::path index = out / "checkpoint" / "checkpoint.json";
-  if (!fs::exists(index)) return 0;
-  return json::parse(read_file(index))["round"].get<int>();
-}
-
 // The strategy state (FedAvg: the global adapter) after the last round.
 lorafed::NamedTensors final_state(const fs::path& out) {
   const json index = json::parse(read_file(out / "checkpoint" / "checkpoint.json"));
@@ -64,12 +58,6 @@ double max_difference(const lorafed::NamedTensors& a, const lorafed::NamedTensor
     largest = std::max(largest, (tensor - b.at(name)).abs().max().item<double>());
   }
   return largest;
-}
-
-void require_exit(Process& process, int code, const fs::path& log, int seconds = 120) {
-  const auto exit = process.wait(std::chrono::seconds(seconds));
-  INFO(read_file(log));
-  REQUIRE(exit == code);
 }
 
 }  // namespace

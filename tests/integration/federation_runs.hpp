@@ -2,6 +2,7 @@
 
 // Helpers for tests that run `lorafed` federations as processes on the
 // tiny-fmnist configuration.
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -84,6 +85,21 @@ inline bool has_metrics_line(const std::filesystem::path& out,
     if (match(line)) return true;
   }
   return false;
+}
+
+// The round of the run's last checkpoint (0: none yet).
+inline int checkpointed_round(const std::filesystem::path& out) {
+  const std::filesystem::path index = out / "checkpoint" / "checkpoint.json";
+  if (!std::filesystem::exists(index)) return 0;
+  return nlohmann::json::parse(read_file(index))["round"].get<int>();
+}
+
+// Waits up to `seconds` for `process` to exit with `code`; shows its log if not.
+inline void require_exit(Process& process, int code, const std::filesystem::path& log,
+                         int seconds = 120) {
+  const auto exit = process.wait(std::chrono::seconds(seconds));
+  INFO(read_file(log));
+  REQUIRE(exit == code);
 }
 
 }  // namespace lorafed::test

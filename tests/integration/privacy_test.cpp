@@ -20,7 +20,7 @@ struct Run {
   std::string log;
 };
 
-Run simulate(const std::string& name, std::vector<std::string> extra) {
+Run simulate_private(const std::string& name, std::vector<std::string> extra) {
   const fs::path out = fresh_dir("privacy-" + name);
   Process run(command("simulate", out, join({"--set", "transport.name=inproc"}, extra)),
               out / "simulate.log", kEnv);
@@ -58,7 +58,7 @@ double expected_epsilon(int rounds, double z, double delta) {
 
 TEST_CASE("DP-FedAvg reports the privacy spent after every round, and its seed reproduces it",
           "[federation][privacy]") {
-  const Run first = simulate("fedavg", kCentral);
+  const Run first = simulate_private("fedavg", kCentral);
   INFO(first.log);
   REQUIRE(first.code == 0);
   const json summary = read_summary(first.out);
@@ -72,18 +72,18 @@ TEST_CASE("DP-FedAvg reports the privacy spent after every round, and its seed r
   CHECK(summary["privacy_epsilon"].get<double>() == Approx(spent.back()));
   CHECK(summary["privacy_delta"] == 1e-5);
 
-  const Run again = simulate("fedavg-again", kCentral);
+  const Run again = simulate_private("fedavg-again", kCentral);
   REQUIRE(again.code == 0);
   CHECK(read_summary(again.out)["final_loss"] == summary["final_loss"]);
   const Run other =
-      simulate("fedavg-other-seed", join(kCentral, {"--set", "privacy.noise_seed=6"}));
+      simulate_private("fedavg-other-seed", join(kCentral, {"--set", "privacy.noise_seed=6"}));
   REQUIRE(other.code == 0);
   CHECK(read_summary(other.out)["final_loss"] != summary["final_loss"]);
 }
 
 TEST_CASE("DP-FedHL at heterogeneous ranks with adaptive clipping, and local privacy",
           "[federation][privacy]") {
-  const Run fedhl = simulate(
+  const Run fedhl = simulate_private(
       "fedhl",
       join(kCentral, {"--set", "strategy.name=fedhl", "--set", "strategy.weighting=truncation",
                       "--set", "lora.ranks=[2, 4, 8]", "--set", "privacy.adaptive_clipping=true"}));
@@ -102,9 +102,9 @@ TEST_CASE("DP-FedHL at heterogeneous ranks with adaptive clipping, and local pri
   CHECK(clip_norms[1] != clip_norms[0]);  // C moved towards the median norm
   CHECK(epsilons(fedhl.out).back() == Approx(expected_epsilon(3, 1.0, 1e-5)));
 
-  const Run local =
-      simulate("local", {"--set", "privacy.mode=local", "--set", "privacy.noise_multiplier=2.0",
-                         "--set", "privacy.clip_norm=0.01", "--set", "strategy.weighting=uniform"});
+  const Run local = simulate_private(
+      "local", {"--set", "privacy.mode=local", "--set", "privacy.noise_multiplier=2.0", "--set",
+                "privacy.clip_norm=0.01", "--set", "strategy.weighting=uniform"});
   INFO(local.log);
   REQUIRE(local.code == 0);
   REQUIRE(read_summary(local.out)["client_failures"] == 0);
@@ -120,14 +120,15 @@ TEST_CASE("DP-FedHL at heterogeneous ranks with adaptive clipping, and local pri
 
 TEST_CASE("privacy refuses what it could not make private, before any round",
           "[federation][privacy][config-errors]") {
-  const Run data_weights = simulate("refused-weights", {"--set", "privacy.mode=central"});
+  const Run data_weights = simulate_private("refused-weights", {"--set", "privacy.mode=central"});
   CHECK(data_weights.code == 2);
   CHECK_THAT(data_weights.log, Contains("weighting = \"data\""));
   const Run scaffold =
-      simulate("refused-scaffold", join(kCentral, {"--set", "strategy.name=scaffold"}));
+      simulate_private("refused-scaffold", join(kCentral, {"--set", "strategy.name=scaffold"}));
   CHECK(scaffold.code == 2);
   CHECK_THAT(scaffold.log, Contains("strategy 'scaffold' cannot be made differentially private"));
-  const Run delta = simulate("refused-delta", join(kCentral, {"--set", "privacy.delta=0.5"}));
+  const Run delta =
+      simulate_private("refused-delta", join(kCentral, {"--set", "privacy.delta=0.5"}));
   CHECK(delta.code == 2);
   CHECK_THAT(delta.log, Contains("[privacy] key 'delta'"));
 }

@@ -27,12 +27,6 @@ namespace wire = lorafed::wire;
 
 namespace {
 
-void require_exit(Process& process, int code, const fs::path& log, int seconds = 120) {
-  const auto exit = process.wait(std::chrono::seconds(seconds));
-  INFO(read_file(log));
-  REQUIRE(exit == code);
-}
-
 void keygen(const fs::path& stem) {
   const fs::path log = stem.parent_path() / ("keygen-" + stem.filename().string() + ".log");
   Process process({LORAFED_EXECUTABLE, "keygen", stem.string()}, log);
@@ -69,12 +63,6 @@ int rounds_run(const fs::path& out) {
     if (line["type"] == "round" && line["round"].get<int>() > 0) ++rounds;
   }
   return rounds;
-}
-
-int checkpointed_round(const fs::path& out) {
-  const fs::path index = out / "checkpoint" / "checkpoint.json";
-  if (!fs::exists(index)) return 0;
-  return json::parse(read_file(index))["round"].get<int>();
 }
 
 std::int64_t resident_kib(pid_t pid) {

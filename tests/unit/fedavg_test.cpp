@@ -2,29 +2,15 @@
 #include <catch2/catch.hpp>
 
 #include "lorafed/error.hpp"
-#include "src/plugin_registry.hpp"
+#include "unit/strategy_fixture.hpp"
 
 using namespace lorafed;
+using namespace lorafed::test;
 
 namespace {
 
 std::shared_ptr<Strategy> make_fedavg(const std::string& config_text = "") {
-  static const PluginRegistry registry({LORAFED_BUILD_PLUGIN_DIR});
-  const auto plugin = registry.strategy("fedavg");
-  const auto config = ConfigTable::parse_string(config_text, "test.toml");
-  return keep_library_alive(plugin.factory->create_strategy(config), plugin.factory);
-}
-
-const ModelSpec kSpec{"test-model", {{"fc1", 6, 5}, {"head", 5, 3}}, {}};
-
-Adapter random_adapter(std::int64_t rank) {
-  Adapter adapter;
-  adapter.alpha = 16;
-  for (const TargetLayer& layer : kSpec.targets) {
-    adapter.layers[layer.name] = {at::randn({rank, layer.in_features}),
-                                  at::randn({layer.out_features, rank})};
-  }
-  return adapter;
+  return make_strategy("fedavg", config_text);
 }
 
 }  // namespace
@@ -32,7 +18,7 @@ Adapter random_adapter(std::int64_t rank) {
 TEST_CASE("fedavg averages A and B separately, weighted by examples", "[fedavg]") {
   at::manual_seed(1);
   auto strategy = make_fedavg();
-  strategy->initialize(StrategyContext{kSpec, 16.0, 3});
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 3});
   const std::vector<ClientInfo> clients = {{"a", 4, 100, "test-model"},
                                            {"b", 4, 300, "test-model"}};
   const auto instructions = strategy->configure_fit(1, clients);
@@ -47,7 +33,7 @@ TEST_CASE("fedavg averages A and B separately, weighted by examples", "[fedavg]"
 
   // By hand: p = (0.25, 0.75); ΔW = s · (Σ p B)(Σ p A) with s = 16 / 4.
   const NamedTensors delta = strategy->global_delta();
-  for (const TargetLayer& layer : kSpec.targets) {
+  for (const TargetLayer& layer : test_spec().targets) {
     const auto& fa = results[0].adapter.layers.at(layer.name);
     const auto& fb = results[1].adapter.layers.at(layer.name);
     const at::Tensor a = 0.25 * fa.a + 0.75 * fb.a;
@@ -64,7 +50,7 @@ TEST_CASE("fedavg averages A and B separately, weighted by examples", "[fedavg]"
 
 TEST_CASE("fedavg with uniform weighting ignores example counts", "[fedavg]") {
   auto strategy = make_fedavg("weighting = \"uniform\"");
-  strategy->initialize(StrategyContext{kSpec, 16.0, 3});
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 3});
   const std::vector<ClientInfo> clients = {{"a", 2, 10, "m"}, {"b", 2, 1000, "m"}};
   strategy->configure_fit(1, clients);
   const std::vector<FitResult> results = {{"a", random_adapter(2), 10, {}},
@@ -78,7 +64,7 @@ TEST_CASE("fedavg with uniform weighting ignores example counts", "[fedavg]") {
 
 TEST_CASE("fedavg refuses clients of different ranks with a configuration error", "[fedavg]") {
   auto strategy = make_fedavg();
-  strategy->initialize(StrategyContext{kSpec, 16.0, 3});
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 3});
   const std::vector<ClientInfo> clients = {{"a", 4, 10, "m"}, {"b", 8, 10, "m"}};
   CHECK_THROWS_AS(strategy->configure_fit(1, clients), ConfigError);
   CHECK_THROWS_WITH(strategy->configure_fit(1, clients),
@@ -92,12 +78,12 @@ TEST_CASE("fedavg rejects an unknown option", "[fedavg]") {
 
 TEST_CASE("fedavg state saves and restores the global adapter", "[fedavg]") {
   auto strategy = make_fedavg();
-  strategy->initialize(StrategyContext{kSpec, 16.0, 3});
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 3});
   const std::vector<ClientInfo> clients = {{"a", 3, 10, "m"}};
   strategy->configure_fit(1, clients);
   strategy->aggregate_fit(1, std::vector<FitResult>{{"a", random_adapter(3), 10, {}}}, {});
   auto restored = make_fedavg();
-  restored->initialize(StrategyContext{kSpec, 16.0, 3});
+  restored->initialize(StrategyContext{test_spec(), 16.0, 3});
   restored->load_state(strategy->state());
   for (const auto& [name, delta] : strategy->global_delta())
     CHECK(at::equal(restored->global_delta().at(name), delta));
@@ -105,7 +91,7 @@ TEST_CASE("fedavg state saves and restores the global adapter", "[fedavg]") {
 
 TEST_CASE("fedavg's client evaluation sends every client the global adapter", "[fedavg]") {
   auto strategy = make_fedavg("evaluate_clients = true");
-  strategy->initialize(StrategyContext{kSpec, 16.0, 1});
+  strategy->initialize(StrategyContext{test_spec(), 16.0, 1});
   const std::vector<ClientInfo> clients = {{"a", 4, 1, "test-model"}, {"b", 4, 1, "test-model"}};
   strategy->configure_fit(1, clients);
   const std::vector<FitResult> results = {{"a", random_adapter(4), 1, {}},
@@ -118,6 +104,6 @@ TEST_CASE("fedavg's client evaluation sends every client the global adapter", "[
                        strategy->global_delta().at("fc1")));
   }
   auto quiet = make_fedavg();
-  quiet->initialize(StrategyContext{kSpec, 16.0, 1});
+  quiet->initialize(StrategyContext{test_spec(), 16.0, 1});
   CHECK(quiet->configure_evaluate(1, clients).empty());
 }

@@ -19,6 +19,7 @@
 #include "src/metrics_writer.hpp"
 #include "src/plugin_registry.hpp"
 #include "src/server/run_recorder.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 using namespace lorafed::gpt;
@@ -47,13 +48,6 @@ NamedTensors random_weights(const GptShape& shape, std::uint64_t seed) {
       weights[entry.name] += 1.0;
   }
   return weights;
-}
-
-fs::path fresh_directory(const std::string& name) {
-  const fs::path directory = fs::temp_directory_path() / ("lorafed-gpt-" + name);
-  fs::remove_all(directory);
-  fs::create_directories(directory);
-  return directory;
 }
 
 // GPT-2's per-block tensors as transformers' GPT2Model names them, written
@@ -151,7 +145,7 @@ TEST_CASE("the gpt checkpoint layout is GPT-2's as transformers names it", "[gpt
 }
 
 TEST_CASE("a GPT2Model checkpoint with mask buffers, a tied head and config.json loads", "[gpt]") {
-  const fs::path directory = fresh_directory("hf");
+  const fs::path directory = test::fresh_directory("gpt-hf");
   const GptShape shape = tiny_shape(2);
   const NamedTensors weights = random_weights(shape, 1);
   // As GPT2Model saves it: no "transformer." prefix, causal-mask buffers.
@@ -177,7 +171,7 @@ TEST_CASE("a GPT2Model checkpoint with mask buffers, a tied head and config.json
   SECTION("written back, it reloads with its head count from the metadata") {
     GptShape written = checkpoint.shape;
     written.n_head = 2;
-    const fs::path other = fresh_directory("hf-written") / "base.safetensors";
+    const fs::path other = test::fresh_directory("gpt-hf-written") / "base.safetensors";
     write_checkpoint(other, written, checkpoint.tensors);
     const Checkpoint again = read_checkpoint(other, GptShape{});
     CHECK(again.shape.n_head == 2);
@@ -187,7 +181,7 @@ TEST_CASE("a GPT2Model checkpoint with mask buffers, a tied head and config.json
 }
 
 TEST_CASE("a checkpoint that is not GPT-2's layout is refused, naming the tensor", "[gpt]") {
-  const fs::path directory = fresh_directory("bad");
+  const fs::path directory = test::fresh_directory("gpt-bad");
   const GptShape shape = tiny_shape(1);
   NamedTensors weights = random_weights(shape, 2);
   const fs::path path = directory / "model.safetensors";
@@ -218,7 +212,7 @@ TEST_CASE("a checkpoint that is not GPT-2's layout is refused, naming the tensor
 TEST_CASE("the gpt forward pass equals an independent computation of one block", "[gpt]") {
   // A generated one-block checkpoint, through the file format and back.
   const NamedTensors weights = random_weights(tiny_shape(1), 3);
-  const fs::path file = fresh_directory("forward") / "model.safetensors";
+  const fs::path file = test::fresh_directory("gpt-forward") / "model.safetensors";
   write_checkpoint(file, tiny_shape(1), weights);
   const Checkpoint checkpoint = read_checkpoint(file, GptShape{});
   const LoraGpt model(checkpoint.shape, checkpoint.tensors, {});
@@ -357,7 +351,7 @@ TEST_CASE("greedy answers do not depend on how prompts are batched", "[gpt]") {
 
 TEST_CASE("the gpt backend loads a checkpoint, names PEFT modules and trains the adapter",
           "[gpt]") {
-  const fs::path directory = fresh_directory("backend");
+  const fs::path directory = test::fresh_directory("gpt-backend");
   GptShape shape = tiny_shape(2);
   shape.context = 96;
   write_checkpoint(directory / "model.safetensors", shape, random_weights(shape, 7));
@@ -490,7 +484,7 @@ nlohmann::json gpt2_tokenizer_json(int end) {
 }  // namespace
 
 TEST_CASE("a gpt checkpoint with a tokenizer.json beside it is read with that tokenizer", "[gpt]") {
-  const fs::path directory = fresh_directory("bpe");
+  const fs::path directory = test::fresh_directory("gpt-bpe");
   GptShape shape = tiny_shape(2);
   shape.vocab_size = 300;
   shape.context = 96;
@@ -529,7 +523,7 @@ TEST_CASE("a gpt checkpoint with a tokenizer.json beside it is read with that to
   CHECK(make(ModelContext::Role::kServer)->evaluate().num_examples == 14);  // 7 tasks × 2
 
   // The exported base carries the tokenizer and its end token.
-  const fs::path out = fresh_directory("bpe-out");
+  const fs::path out = test::fresh_directory("gpt-bpe-out");
   REQUIRE(client->write_hf_base(out));
   CHECK(fs::exists(out / "tokenizer.json"));
   std::ifstream config_file(out / "config.json");
@@ -565,8 +559,8 @@ std::shared_ptr<ModelBackend> tiny_pretrained_gpt(const fs::path& cache, ModelCo
 
 TEST_CASE("the gpt backend writes its base, never a merged one, as a GPT2LMHeadModel folder",
           "[gpt][peft]") {
-  const fs::path cache = fresh_directory("hf-cache");
-  const fs::path out = fresh_directory("hf-base");
+  const fs::path cache = test::fresh_directory("gpt-hf-cache");
+  const fs::path out = test::fresh_directory("gpt-hf-base");
   auto client = tiny_pretrained_gpt(cache, ModelContext::Role::kClient);
   // The base as pretrained: the one file in the cache.
   std::vector<fs::path> cached;
@@ -624,8 +618,8 @@ TEST_CASE("the gpt backend writes its base, never a merged one, as a GPT2LMHeadM
 
 TEST_CASE("a run's gpt adapters point at its base folder by absolute path, as a causal LM",
           "[gpt][peft]") {
-  const fs::path cache = fresh_directory("hf-run-cache");
-  const fs::path run = fresh_directory("hf-run");
+  const fs::path cache = test::fresh_directory("gpt-hf-run-cache");
+  const fs::path run = test::fresh_directory("gpt-hf-run");
   auto server = tiny_pretrained_gpt(cache, ModelContext::Role::kServer);
   const ModelSpec spec = server->spec();
   FederationConfig federation;

@@ -16,18 +16,12 @@
 #include "src/peft_adapter.hpp"
 #include "src/server/checkpoint.hpp"
 #include "src/server/run_recorder.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path fresh_directory(const std::string& name) {
-  const fs::path directory = fs::temp_directory_path() / ("lorafed-inspect-" + name);
-  fs::remove_all(directory);
-  fs::create_directories(directory);
-  return directory;
-}
 
 // Rank-4 factors with B ≠ 0 (a trained adapter, not LoRA's initialisation).
 Adapter trained_adapter(double alpha, const std::vector<std::string>& names) {
@@ -114,7 +108,7 @@ void check_aligned(const std::vector<std::string>& table, std::size_t first, std
 }  // namespace
 
 TEST_CASE("inspect shows a checkpoint's change at alpha/r, as the PEFT export of it", "[inspect]") {
-  const fs::path run = fresh_directory("checkpoint");
+  const fs::path run = test::fresh_directory("inspect-checkpoint");
   // alpha 8 at rank 4: scale 2, so a scale of 1 shows half the norm.
   FederationConfig config;
   config.alpha = 8;
@@ -154,7 +148,7 @@ TEST_CASE("inspect shows a checkpoint's change at alpha/r, as the PEFT export of
 }
 
 TEST_CASE("inspect sizes its name column to the longest name", "[inspect]") {
-  const fs::path directory = fresh_directory("columns");
+  const fs::path directory = test::fresh_directory("inspect-columns");
   const std::string long_name = "transformer.h.11.attn.c_attn.lora_projection_of_queries";
   REQUIRE(long_name.size() >= 40);
 
@@ -178,7 +172,7 @@ TEST_CASE("inspect sizes its name column to the longest name", "[inspect]") {
 }
 
 TEST_CASE("inspect shows a Hugging Face model folder, as a run's peft/base", "[inspect]") {
-  const fs::path directory = fresh_directory("hf-model");
+  const fs::path directory = test::fresh_directory("inspect-hf-model");
   std::ofstream(directory / "config.json")
       << R"({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"})";
   save_safetensors(

@@ -16,18 +16,12 @@
 #include "src/plugin_registry.hpp"
 #include "src/server/run_recorder.hpp"
 #include "tokenizer.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path fresh_directory(const std::string& name) {
-  const fs::path directory = fs::temp_directory_path() / ("lorafed-llama-backend-" + name);
-  fs::remove_all(directory);
-  fs::create_directories(directory);
-  return directory;
-}
 
 // A corpus of few characters, so that a tokenizer of 300 pieces (the 256
 // bytes, three specials, the characters and some merges) covers it.
@@ -66,7 +60,7 @@ std::string tiny_pretrained(const fs::path& root) {
 
 TEST_CASE("the llama backend pretrains a base into its cache and trains an adapter on it",
           "[llama]") {
-  const fs::path root = fresh_directory("pretrain");
+  const fs::path root = test::fresh_directory("llama-backend-pretrain");
   auto client = make_llama(tiny_pretrained(root), ModelContext::Role::kClient);
   // The cache holds one model folder, as save_pretrained writes one.
   std::vector<fs::path> cached;
@@ -126,7 +120,7 @@ TEST_CASE("the llama backend pretrains a base into its cache and trains an adapt
 
 TEST_CASE("a llama run exports the base folder and PEFT adapters under transformers' names",
           "[llama][peft]") {
-  const fs::path root = fresh_directory("export");
+  const fs::path root = test::fresh_directory("llama-backend-export");
   auto server = make_llama(tiny_pretrained(root), ModelContext::Role::kServer);
   const ModelSpec spec = server->spec();
   FederationConfig federation;
@@ -168,7 +162,7 @@ TEST_CASE("a llama run exports the base folder and PEFT adapters under transform
 
 TEST_CASE("a llama checkpoint folder without a tokenizer is refused, naming what was looked for",
           "[llama]") {
-  const fs::path root = fresh_directory("no-tokenizer");
+  const fs::path root = test::fresh_directory("llama-backend-no-tokenizer");
   // A pretrained base's folder, less its tokenizer.
   make_llama(tiny_pretrained(root), ModelContext::Role::kServer);
   fs::path folder;

@@ -18,6 +18,7 @@
 #include "llama_model.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/safetensors.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 using namespace lorafed::llama;
@@ -57,13 +58,6 @@ NamedTensors random_weights(const LlamaConfig& config, std::uint64_t seed) {
     weights[entry.name] = tensor.to(at::kBFloat16).to(at::kFloat);
   }
   return weights;
-}
-
-fs::path fresh_directory(const std::string& name) {
-  const fs::path directory = fs::temp_directory_path() / ("lorafed-llama-" + name);
-  fs::remove_all(directory);
-  fs::create_directories(directory);
-  return directory;
 }
 
 at::Tensor tokens_for(const LlamaConfig& config, std::int64_t batch, std::int64_t length) {
@@ -207,7 +201,7 @@ TEST_CASE("one file, shards, F16 and BF16 checkpoints load to the same model", "
   const LlamaConfig config = tiny_config();
   const NamedTensors weights = random_weights(config, 1);
   const at::Tensor tokens = tokens_for(config, 2, 7);
-  const fs::path root = fresh_directory("formats");
+  const fs::path root = test::fresh_directory("llama-formats");
   write_llama_checkpoint(root / "single", config, weights);
   write_llama_checkpoint(root / "sharded", config, weights, /*shard_bytes=*/4096);
   NamedTensors half;
@@ -242,7 +236,7 @@ TEST_CASE("a checkpoint that is not the configured model is refused, naming the 
           "[llama]") {
   const LlamaConfig config = tiny_config();
   const NamedTensors weights = random_weights(config, 2);
-  const fs::path root = fresh_directory("refused");
+  const fs::path root = test::fresh_directory("llama-refused");
   const auto refusal = [&](const std::string& case_name, const NamedTensors& tensors) {
     const fs::path folder = root / case_name;
     fs::create_directories(folder);
@@ -307,7 +301,7 @@ TEST_CASE("a tied head reads the embedding, and a tied checkpoint's copy must eq
   CHECK(at::allclose(LoraLlama(config, weights, {}).forward(tokens),
                      LoraLlama(untied, with_head, {}).forward(tokens)));
 
-  const fs::path folder = fresh_directory("tied");
+  const fs::path folder = test::fresh_directory("llama-tied");
   write_config(folder, to_hf_config(config));
   save_safetensors(folder / "model.safetensors", with_head);
   CHECK(read_llama_checkpoint(folder, at::kFloat).tensors.size() == weights.size());

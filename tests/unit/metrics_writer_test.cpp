@@ -12,6 +12,7 @@
 
 #include "lorafed/error.hpp"
 #include "src/metrics_writer.hpp"
+#include "unit/temp_folder.hpp"
 
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
@@ -23,13 +24,6 @@ fs::path fresh_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // RLIMIT_FSIZE for this process while in scope: a write past it fails with
@@ -75,7 +69,7 @@ TEST_CASE("a record cut short by the disk is taken back: the file keeps whole li
   lorafed::MetricsWriter writer(dir);
   writer.record({{"type", "round"}, {"round", 0}});
   writer.record({{"type", "round"}, {"round", 1}});
-  const std::string whole = read_text(path);
+  const std::string whole = lorafed::test::read_text(path);
   {
     // Room for 10 more bytes: the next line gets partly written, then fails.
     const FileSizeLimit limit(whole.size() + 10);
@@ -83,9 +77,9 @@ TEST_CASE("a record cut short by the disk is taken back: the file keeps whole li
         writer.record({{"type", "round"}, {"round", 2}, {"note", std::string(64, 'x')}}),
         Contains(path.string()) && Contains("File too large") && !Contains("incomplete"));
   }
-  CHECK(read_text(path) == whole);
+  CHECK(lorafed::test::read_text(path) == whole);
   writer.record({{"type", "round"}, {"round", 2}});  // the disk has room again
-  CHECK(read_text(path) == whole + "{\"round\":2,\"type\":\"round\"}\n");
+  CHECK(lorafed::test::read_text(path) == whole + "{\"round\":2,\"type\":\"round\"}\n");
   fs::remove_all(dir);
 }
 
@@ -94,7 +88,7 @@ TEST_CASE("records written together are all in the file, or none of them", "[met
   const fs::path path = dir / "metrics.jsonl";
   lorafed::MetricsWriter writer(dir);
   writer.record({{"type", "round"}, {"round", 0}});
-  const std::string whole = read_text(path);
+  const std::string whole = lorafed::test::read_text(path);
   const std::vector<nlohmann::json> clients = {{{"client", "client-0"}, {"round", 1}},
                                                {{"client", "client-1"}, {"round", 1}},
                                                {{"client", "client-2"}, {"round", 1}}};
@@ -104,12 +98,12 @@ TEST_CASE("records written together are all in the file, or none of them", "[met
     CHECK_THROWS_WITH(writer.record_all(clients),
                       Contains(path.string()) && Contains("File too large"));
   }
-  CHECK(read_text(path) == whole);
+  CHECK(lorafed::test::read_text(path) == whole);
   writer.record_all(clients);
-  CHECK(read_text(path) ==
+  CHECK(lorafed::test::read_text(path) ==
         whole + clients[0].dump() + "\n" + clients[1].dump() + "\n" + clients[2].dump() + "\n");
   writer.record_all({});  // nothing to write: nothing written
-  CHECK(read_text(path).size() == whole.size() + 3 * clients[0].dump().size() + 3);
+  CHECK(lorafed::test::read_text(path).size() == whole.size() + 3 * clients[0].dump().size() + 3);
   fs::remove_all(dir);
 }
 

@@ -11,6 +11,7 @@
 #include "src/peft_adapter.hpp"
 #include "src/plugin_registry.hpp"
 #include "src/server/run_recorder.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 namespace fs = std::filesystem;
@@ -22,12 +23,6 @@ NamedTensors rank_three_delta() {
   at::manual_seed(11);
   return {{"encoder.fc1", at::matmul(at::randn({6, 3}), at::randn({3, 5}))},
           {"head", at::matmul(at::randn({4, 3}), at::randn({3, 7}))}};
-}
-
-fs::path fresh_directory(const std::string& name) {
-  const fs::path directory = fs::temp_directory_path() / ("lorafed-peft-" + name);
-  fs::remove_all(directory);
-  return directory;
 }
 
 at::Tensor product(const SafetensorsFile& file, const std::string& module, double scale) {
@@ -42,7 +37,7 @@ TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the
   const NamedTensors delta = rank_three_delta();
   const PeftExporter exporter(delta);
   CHECK(exporter.numerical_rank() == 3);
-  const fs::path directory = fresh_directory("exact");
+  const fs::path directory = test::fresh_directory("peft-exact");
   exporter.write(directory, 3, 16.0, "test-model");
 
   // PEFT's layout: base_model.model.<module path>.lora_A.weight is r × in,
@@ -91,7 +86,7 @@ TEST_CASE("a PEFT export has PEFT's names, shapes and config, and reproduces the
 
 TEST_CASE("a PEFT export below the change's rank is its best truncation", "[peft]") {
   const NamedTensors delta = rank_three_delta();
-  const fs::path directory = fresh_directory("truncated");
+  const fs::path directory = test::fresh_directory("peft-truncated");
   PeftExporter(delta).write(directory, 2, 8.0, "test-model");
   const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
   const auto [u, s, vh] = at::linalg_svd(delta.at("head"), false);
@@ -116,7 +111,7 @@ TEST_CASE("a PEFT export says what share of the change it leaves out", "[peft]")
 
 TEST_CASE("a PEFT export above a layer's size pads it with zeros", "[peft]") {
   const NamedTensors delta = rank_three_delta();
-  const fs::path directory = fresh_directory("padded");
+  const fs::path directory = test::fresh_directory("peft-padded");
   PeftExporter(delta).write(directory, 6, 6.0, "test-model");  // fc1 is 6 × 5: at most rank 5
   const SafetensorsFile file = load_safetensors(directory / "adapter_model.safetensors");
   const at::Tensor a = file.tensors.at("base_model.model.encoder.fc1.lora_A.weight");
@@ -126,7 +121,7 @@ TEST_CASE("a PEFT export above a layer's size pads it with zeros", "[peft]") {
 }
 
 TEST_CASE("a directory that is not a PEFT adapter is refused", "[peft]") {
-  const fs::path directory = fresh_directory("not-peft");
+  const fs::path directory = test::fresh_directory("peft-not-peft");
   fs::create_directories(directory);
   std::ofstream(directory / "adapter_config.json") << R"({"peft_type": "PREFIX_TUNING"})";
   CHECK_THROWS_WITH(load_peft_adapter(directory),
@@ -136,7 +131,7 @@ TEST_CASE("a directory that is not a PEFT adapter is refused", "[peft]") {
 TEST_CASE("a PEFT export says the base's task type and fan_in_fan_out, factors as PEFT's",
           "[peft]") {
   const NamedTensors delta = rank_three_delta();
-  const fs::path directory = fresh_directory("described");
+  const fs::path directory = test::fresh_directory("peft-described");
   PeftExporter(delta).write(directory, 3, 16.0, PeftBase{"/models/base", "CAUSAL_LM", true});
   std::ifstream config_file(directory / "adapter_config.json");
   const nlohmann::json config = nlohmann::json::parse(config_file);
@@ -162,7 +157,7 @@ TEST_CASE("a run's adapters of a model without a Hugging Face architecture name 
                              ModelContext{ModelContext::Role::kServer, -1, 2, 1, {}}),
       plugin.factory);
   const ModelSpec spec = model->spec();
-  const fs::path run = fresh_directory("run-linear");
+  const fs::path run = test::fresh_directory("peft-run-linear");
   fs::create_directories(run);
   FederationConfig federation;
   federation.ranks = {2, 2};

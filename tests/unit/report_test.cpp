@@ -15,18 +15,12 @@
 
 #include "src/report/gnuplot.hpp"
 #include "src/report/report.hpp"
+#include "unit/temp_folder.hpp"
 
 using namespace lorafed;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 RunData run(const std::string& strategy, double first_round, double final_value) {
   RunData data;
@@ -48,7 +42,7 @@ RunData run(const std::string& strategy, double first_round, double final_value)
 // and number of values.
 std::map<double, std::vector<double>> figure_data(const fs::path& path) {
   std::map<double, std::vector<double>> rows;
-  std::istringstream lines(read_text(path));
+  std::istringstream lines(test::read_text(path));
   for (std::string line; std::getline(lines, line);) {
     if (line.empty() || line.starts_with("#")) continue;
     std::istringstream fields(line);
@@ -67,7 +61,7 @@ TEST_CASE("a report shows exact match in percent in its table, text and figures"
   fs::remove_all(out);
   const fs::path markdown =
       write_report({run("fedhl", 0.105, 0.152), run("flexlora", 0.105, 0.144)}, {out, ""});
-  const std::string md = read_text(markdown);
+  const std::string md = test::read_text(markdown);
   INFO(md);
   CHECK(md.find("| setting | runs | final exact_match (%) | best exact_match (%) |") !=
         std::string::npos);
@@ -76,7 +70,7 @@ TEST_CASE("a report shows exact match in percent in its table, text and figures"
   CHECK(md.find("**fedhl** has the best final exact_match: 15.20, 0.80 points ahead of flexlora "
                 "(14.40)") != std::string::npos);
 
-  const std::string script = read_text(out / "report.gp");
+  const std::string script = test::read_text(out / "report.gp");
   CHECK(script.find("exact_match (%)") != std::string::npos);
   const auto metric = figure_data(out / "metric.dat");
   REQUIRE(metric.contains(2));
@@ -90,7 +84,7 @@ namespace {
 
 // The header line of a .dat file (the one naming the columns), split at tabs.
 std::vector<std::string> data_columns(const fs::path& path) {
-  std::istringstream lines(read_text(path));
+  std::istringstream lines(test::read_text(path));
   std::string last_comment;
   for (std::string line; std::getline(lines, line);) {
     if (!line.starts_with("#")) break;
@@ -364,14 +358,14 @@ TEST_CASE("a report's bytes figure holds every strategy, and report.md names tho
     runs.push_back(bytes_run("flexlora", seed, 101384));
     runs.push_back(bytes_run("flora", seed, 585050));
   }
-  const std::string md = read_text(write_report(runs, {out, ""}));
+  const std::string md = test::read_text(write_report(runs, {out, ""}));
   INFO(md);
   CHECK(data_columns(out / "bytes.dat") ==
         std::vector<std::string>{"round", "fedavg mean", "fedavg min", "fedavg max", "fedavg n",
                                  "fedhl mean", "fedhl min", "fedhl max", "fedhl n", "flexlora mean",
                                  "flexlora min", "flexlora max", "flexlora n", "flora mean",
                                  "flora min", "flora max", "flora n"});
-  const std::string script = read_text(out / "report.gp");
+  const std::string script = test::read_text(out / "report.gp");
   const auto bytes_script = script.substr(script.find("set output 'bytes.png'"));
   const auto bytes = figure_data(out / "bytes.dat");
   REQUIRE(bytes.size() == 4);  // rounds 1..4

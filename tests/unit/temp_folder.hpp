@@ -33,6 +33,16 @@ class TempFolder {
   std::filesystem::path path_;
 };
 
+// An empty folder temp/lorafed-<name>, left in place after the test so that a
+// person can look at what it wrote.
+inline std::filesystem::path fresh_directory(const std::string& name) {
+  const std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("lorafed-" + name);
+  std::filesystem::remove_all(directory);
+  std::filesystem::create_directories(directory);
+  return directory;
+}
+
 // The bytes of a file.
 inline std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

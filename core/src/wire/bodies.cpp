@@ -15,10 +15,6 @@ using Table = flatbuffers::Offset<T>;
 using ConfigEntries = flatbuffers::Vector<flatbuffers::Offset<fb::ConfigEntry>>;
 using MetricEntries = flatbuffers::Vector<flatbuffers::Offset<fb::Metric>>;
 
-[[noreturn]] void malformed(const std::string& what) {
-  throw DecodeError(ErrorCode::kMalformed, what);
-}
-
 // --- the schema's union and the C++ variant list the bodies in one order ---
 // A header's BodyKind is the union's type less one (NONE).
 template <class T, fb::Body kTag>

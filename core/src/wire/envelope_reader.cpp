@@ -14,11 +14,11 @@
 namespace lorafed::wire {
 namespace fb = lorafed::fb;
 
-namespace {
-
-[[noreturn]] void malformed(const std::string& what) {
+void malformed(const std::string& what) {
   throw DecodeError(ErrorCode::kMalformed, what);
 }
+
+namespace {
 
 // Frame 0 checked and read in place; `aligned_copy` holds it when the frame
 // itself is not aligned enough for FlatBuffers, and must outlive the result.

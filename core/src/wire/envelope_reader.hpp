@@ -34,6 +34,9 @@ class DecodeError : public FormatError {
   ErrorCode code_;
 };
 
+// Throws DecodeError(kMalformed, what): a message that breaks the schema.
+[[noreturn]] void malformed(const std::string& what);
+
 // What a relay needs to route a message without reading its tensors.
 struct Header {
   std::uint32_t round = 0;

@@ -11,7 +11,6 @@
 #include "lorafed/seed.hpp"
 
 namespace lorafed::cnnzoo {
-constexpr std::int64_t kClasses = 10;
 
 namespace {
 
@@ -47,13 +46,15 @@ ClientData load_client_data(const DataOptions& options, const ModelContext& cont
   const auto shared = shared_data(options.data_dir);
   data::LabelMix mix;
   if (options.partition == "classes") {
-    mix = data::classes_per_client_mix(context.num_clients, kClasses, options.classes_per_client,
+    mix = data::classes_per_client_mix(context.num_clients, data::kFashionMnistClasses,
+                                       options.classes_per_client,
                                        derive_seed(context.seed, {0x4d4958 /* MIX */}));
   } else if (options.partition == "dirichlet") {
-    mix = data::dirichlet_mix(context.num_clients, kClasses, options.dirichlet_alpha,
+    mix = data::dirichlet_mix(context.num_clients, data::kFashionMnistClasses,
+                              options.dirichlet_alpha,
                               derive_seed(context.seed, {0x4d4958 /* MIX */}));
   } else {
-    mix = data::iid_mix(context.num_clients, kClasses);
+    mix = data::iid_mix(context.num_clients, data::kFashionMnistClasses);
   }
   const auto split =
       data::client_split(shared->train_labels, shared->test_labels, mix, context.client_index,

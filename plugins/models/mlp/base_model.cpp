@@ -8,6 +8,7 @@
 
 #include "lora_mlp.hpp"
 #include "lorafed/classifier_training.hpp"
+#include "lorafed/data/fashion_mnist.hpp"
 #include "lorafed/error.hpp"
 #include "lorafed/safetensors.hpp"
 
@@ -15,7 +16,6 @@ namespace lorafed::mlp {
 namespace {
 
 constexpr std::int64_t kInputs = 784;
-constexpr std::int64_t kClasses = 10;
 
 std::string fingerprint_of(const BaseOptions& base, const DataOptions& data) {
   std::string canonical = "mlp-v1|" + std::to_string(kInputs);
@@ -43,7 +43,7 @@ NamedTensors initial_weights(const BaseOptions& base, const std::vector<std::str
   torch::Generator generator = at::make_generator<at::CPUGeneratorImpl>(base.pretrain_seed);
   std::vector<std::int64_t> widths = {kInputs};
   widths.insert(widths.end(), base.hidden.begin(), base.hidden.end());
-  widths.push_back(kClasses);
+  widths.push_back(data::kFashionMnistClasses);
   NamedTensors weights;
   for (std::size_t i = 0; i < names.size(); ++i) {
     // torch.nn.Linear's default initialisation.

@@ -16,8 +16,6 @@
 namespace lorafed::mlp {
 namespace {
 
-constexpr std::int64_t kClasses = 10;
-
 // Every client's train and test indices: computed once per process for a
 // federation's options (not once per client, which made start-up quadratic
 // in clients), and kept while a client of it exists.
@@ -77,8 +75,9 @@ std::shared_ptr<const Partition> make_partition(const DataOptions& options,
   data::LabelMix mix;
   for (std::uint64_t attempt = 0;; ++attempt) {
     mix = options.partition == "iid"
-              ? data::iid_mix(context.num_clients, kClasses)
-              : data::dirichlet_mix(context.num_clients, kClasses, options.dirichlet_alpha,
+              ? data::iid_mix(context.num_clients, data::kFashionMnistClasses)
+              : data::dirichlet_mix(context.num_clients, data::kFashionMnistClasses,
+                                    options.dirichlet_alpha,
                                     derive_seed(context.seed, {0x4d4958 /* MIX */, attempt}));
     partition->train =
         data::split_by_mix(train_labels, mix, derive_seed(context.seed, {0x545241 /* TRA */}));

@@ -15,6 +15,9 @@
 
 namespace lorafed::text {
 
+// The piece that stands for a space (when escape_whitespaces is set): ▁, U+2581.
+inline constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";
+
 // SentencePiece's piece types, numbered as the format numbers them.
 enum class PieceType : std::uint8_t {
   kNormal = 1,

@@ -10,8 +10,6 @@
 namespace lorafed::text {
 namespace {
 
-constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // ▁, U+2581
-
 // One symbol of the text being merged: a stretch of the normalized text,
 // linked to its neighbours; merged-away symbols are left empty.
 struct Symbol {

@@ -13,8 +13,7 @@
 namespace lorafed::text {
 namespace {
 
-constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // ▁
-constexpr std::int32_t kNoSymbol = -1;                     // a character without a piece
+constexpr std::int32_t kNoSymbol = -1;  // a character without a piece
 
 bool is_digit(std::string_view character) {
   return character.size() == 1 && character[0] >= '0' && character[0] <= '9';

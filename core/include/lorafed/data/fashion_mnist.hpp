@@ -14,6 +14,7 @@ namespace lorafed::data {
 
 // Where Debian's dataset-fashion-mnist package puts the files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+inline constexpr std::int64_t kFashionMnistClasses = 10;
 
 struct LabeledImages {
   at::Tensor images;  // N × 28 × 28, uint8
