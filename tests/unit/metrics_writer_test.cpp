@@ -16,15 +16,10 @@
 
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
+using lorafed::test::fresh_directory;
+using lorafed::test::read_text;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("lorafed-test-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 // RLIMIT_FSIZE for this process while in scope: a write past it fails with
 // EFBIG (SIGXFSZ ignored), as one past the end of a full disk does.
@@ -53,7 +48,7 @@ class FileSizeLimit {
 
 TEST_CASE("a record written to a full disk throws at once, naming the file and the reason",
           "[metrics]") {
-  const fs::path dir = fresh_dir("metrics-full");
+  const fs::path dir = fresh_directory("test-metrics-full");
   fs::create_symlink("/dev/full", dir / "metrics.jsonl");
   lorafed::MetricsWriter writer(dir);
   CHECK_THROWS_MATCHES(
@@ -64,12 +59,12 @@ TEST_CASE("a record written to a full disk throws at once, naming the file and t
 }
 
 TEST_CASE("a record cut short by the disk is taken back: the file keeps whole lines", "[metrics]") {
-  const fs::path dir = fresh_dir("metrics-short");
+  const fs::path dir = fresh_directory("test-metrics-short");
   const fs::path path = dir / "metrics.jsonl";
   lorafed::MetricsWriter writer(dir);
   writer.record({{"type", "round"}, {"round", 0}});
   writer.record({{"type", "round"}, {"round", 1}});
-  const std::string whole = lorafed::test::read_text(path);
+  const std::string whole = read_text(path);
   {
     // Room for 10 more bytes: the next line gets partly written, then fails.
     const FileSizeLimit limit(whole.size() + 10);
@@ -77,18 +72,18 @@ TEST_CASE("a record cut short by the disk is taken back: the file keeps whole li
         writer.record({{"type", "round"}, {"round", 2}, {"note", std::string(64, 'x')}}),
         Contains(path.string()) && Contains("File too large") && !Contains("incomplete"));
   }
-  CHECK(lorafed::test::read_text(path) == whole);
+  CHECK(read_text(path) == whole);
   writer.record({{"type", "round"}, {"round", 2}});  // the disk has room again
-  CHECK(lorafed::test::read_text(path) == whole + "{\"round\":2,\"type\":\"round\"}\n");
+  CHECK(read_text(path) == whole + "{\"round\":2,\"type\":\"round\"}\n");
   fs::remove_all(dir);
 }
 
 TEST_CASE("records written together are all in the file, or none of them", "[metrics]") {
-  const fs::path dir = fresh_dir("metrics-batch");
+  const fs::path dir = fresh_directory("test-metrics-batch");
   const fs::path path = dir / "metrics.jsonl";
   lorafed::MetricsWriter writer(dir);
   writer.record({{"type", "round"}, {"round", 0}});
-  const std::string whole = lorafed::test::read_text(path);
+  const std::string whole = read_text(path);
   const std::vector<nlohmann::json> clients = {{{"client", "client-0"}, {"round", 1}},
                                                {{"client", "client-1"}, {"round", 1}},
                                                {{"client", "client-2"}, {"round", 1}}};
@@ -98,18 +93,18 @@ TEST_CASE("records written together are all in the file, or none of them", "[met
     CHECK_THROWS_WITH(writer.record_all(clients),
                       Contains(path.string()) && Contains("File too large"));
   }
-  CHECK(lorafed::test::read_text(path) == whole);
+  CHECK(read_text(path) == whole);
   writer.record_all(clients);
-  CHECK(lorafed::test::read_text(path) ==
+  CHECK(read_text(path) ==
         whole + clients[0].dump() + "\n" + clients[1].dump() + "\n" + clients[2].dump() + "\n");
   writer.record_all({});  // nothing to write: nothing written
-  CHECK(lorafed::test::read_text(path).size() == whole.size() + 3 * clients[0].dump().size() + 3);
+  CHECK(read_text(path).size() == whole.size() + 3 * clients[0].dump().size() + 3);
   fs::remove_all(dir);
 }
 
 TEST_CASE("a summary that cannot be written throws, naming summary.json and the reason",
           "[metrics]") {
-  const fs::path dir = fresh_dir("summary-full");
+  const fs::path dir = fresh_directory("test-summary-full");
   lorafed::MetricsWriter writer(dir);
   // The summary goes to <out>/summary.json.tmp.<pid> first, then is renamed;
   // point that temporary name at a full device.

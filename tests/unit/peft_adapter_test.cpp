@@ -158,7 +158,6 @@ TEST_CASE("a run's adapters of a model without a Hugging Face architecture name 
       plugin.factory);
   const ModelSpec spec = model->spec();
   const fs::path run = test::fresh_directory("peft-run-linear");
-  fs::create_directories(run);
   FederationConfig federation;
   federation.ranks = {2, 2};
   NamedTensors delta;
