@@ -30,5 +30,7 @@ function(lorafed_add_plugin name)
     INSTALL_RPATH "$ORIGIN/../.."
     LIBRARY_OUTPUT_DIRECTORY "${LORAFED_BUILD_PLUGIN_DIR}")
   install(TARGETS ${target} LIBRARY DESTINATION "${LORAFED_INSTALL_PLUGIN_DIR}")
+  # Every plugin of this build, for whatever must depend on all of them.
+  set_property(GLOBAL APPEND PROPERTY LORAFED_PLUGIN_TARGETS ${target})
   set(LORAFED_LAST_PLUGIN_TARGET ${target} PARENT_SCOPE)
 endfunction()
